@@ -1,0 +1,3 @@
+from flowlite.cli import main
+
+main()
