@@ -1,5 +1,8 @@
 """The node SDK: what a node type declares and what it gets while it runs.
 
+Nodes never change the items they receive (other nodes' outputs share them); they build new
+dicts instead.
+
 A node type is a subclass of :class:`NodeType` with a type name, a version, a parameter schema
 (a tuple of :class:`Param`), its inputs and outputs, and ``async def run(ctx, items)``. Built-in
 nodes use exactly this SDK; plugins register theirs under the entry-point group
@@ -12,7 +15,7 @@ classes because hundreds of thousands of them flow through a run.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -169,6 +172,14 @@ class NodeContext(Protocol):
 
     def evaluate(self, value: Any, index: int = 0) -> Any:
         """Evaluate an arbitrary value (string with ``{{ }}``, or nested) for item ``index``."""
+        ...
+
+    def evaluator(self, value: Any, label: str = "") -> Callable[[int], Any]:
+        """Compile ``value`` once; the result maps an item index to the evaluated value.
+
+        Prefer this over :meth:`evaluate` in per-item loops. ``label`` names the parameter
+        in error messages.
+        """
         ...
 
     def item_error(self, index: int, error: Exception) -> Item | None:

@@ -1,0 +1,807 @@
+"""The asyncio DAG executor (spec section 3).
+
+An :class:`Engine` holds what executions share (node registry, sandbox, credentials, a way to
+find other workflows, a listener that records progress). :meth:`Engine.execute` runs one
+workflow to a final status and returns its :class:`~flowlite.record.ExecutionRecord`; it takes
+no database. The server plugs its store in as an :class:`ExecutionListener`; `flowlite run`
+passes none and keeps the record in memory.
+
+Scheduling: a node with one input runs once per arriving batch, as soon as it arrives. A node
+with several inputs buffers its batches and runs once when no running or waiting node can still
+reach it (every other path to it is dead). Independent branches run as concurrent tasks; the
+record lists each node's runs in the order they started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flowlite.errors import (
+    ExecutionCanceled,
+    ExpressionError,
+    FlowliteError,
+    InternalError,
+    NodeError,
+    NodeTimeout,
+    NotFound,
+    UserError,
+)
+from flowlite.expressions import EvalContext, compile_value
+from flowlite.model import Node, Workflow
+from flowlite.record import (
+    ErrorInfo,
+    ExecutionRecord,
+    Mode,
+    NodeRecord,
+    NodeRun,
+    Status,
+    WorkflowRef,
+    iso_now,
+)
+from flowlite.registry import Registry
+from flowlite.sdk import MISSING, Item, NodeType, Outputs, WebhookResponse
+from flowlite.validation import check_workflow, output_names, resolve_output
+
+__all__ = [
+    "CodeRunner",
+    "CredentialSource",
+    "Engine",
+    "Execution",
+    "ExecutionListener",
+    "WorkflowResolver",
+    "last_items",
+]
+
+
+class ExecutionListener(Protocol):
+    """Receives progress as it happens. Calls are synchronous and must not block."""
+
+    def execution_started(self, execution: Execution) -> None: ...
+
+    def node_started(self, execution: Execution, node: str, run_index: int) -> None: ...
+
+    def node_finished(self, execution: Execution, node: str, run: NodeRun) -> None: ...
+
+    def execution_finished(self, execution: Execution) -> None: ...
+
+
+class WorkflowResolver(Protocol):
+    """Finds a workflow by id, name, or (for `flowlite run`) file path."""
+
+    async def __call__(self, reference: str, *, caller: Workflow | None) -> tuple[str | None, Workflow]: ...
+
+
+class CredentialSource(Protocol):
+    async def __call__(self, reference: str, *, workflow_id: str | None) -> dict[str, Any]: ...
+
+
+class CodeRunner(Protocol):
+    """The sandbox, as the executor sees it."""
+
+    async def __call__(
+        self,
+        code: str,
+        mode: str,
+        items: list[Item],
+        *,
+        timeout: float | None,
+        allow_network: bool,
+    ) -> tuple[list[Item], list[str]]: ...
+
+
+Waiter = Callable[["Execution", dt.datetime], Awaitable[None]]
+
+
+async def _sleep_until(execution: Execution, when: dt.datetime) -> None:
+    delay = (when - dt.datetime.now(dt.UTC)).total_seconds()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+@dataclass
+class Engine:
+    """What executions share. Build one per process (or per `flowlite run`)."""
+
+    registry: Registry
+    resolver: WorkflowResolver | None = None
+    credentials: CredentialSource | None = None
+    code_runner: CodeRunner | None = None
+    listener: ExecutionListener | None = None
+    timezone: str = "UTC"
+    variables: dict[str, Any] = field(default_factory=dict)
+    #: run `settings.error_workflow` when a non-manual execution fails
+    error_workflows: bool = True
+    waiter: Waiter = _sleep_until
+    base_url: str = ""
+    #: executions running now, by id (for cancellation)
+    running: dict[str, Execution] = field(default_factory=dict)
+
+    def prepare(
+        self,
+        workflow: Workflow,
+        *,
+        workflow_id: str | None = None,
+        workflow_version: int | None = None,
+        mode: str = Mode.CLI,
+        items: list[Item] | None = None,
+        start: str | None = None,
+        execution_id: str | None = None,
+        use_pinned: bool | None = None,
+        responder: Callable[[WebhookResponse], None] | None = None,
+        depth: int = 0,
+        active: bool = False,
+    ) -> Execution:
+        """Validate and set up an execution without starting it."""
+        check_workflow(workflow, self.registry)
+        return Execution(
+            engine=self,
+            workflow=workflow,
+            workflow_id=workflow_id,
+            workflow_version=workflow_version,
+            mode=str(mode),
+            trigger_items=items,
+            start=start,
+            execution_id=execution_id or uuid.uuid4().hex,
+            use_pinned=(mode == Mode.MANUAL) if use_pinned is None else use_pinned,
+            responder=responder,
+            depth=depth,
+            active=active,
+        )
+
+    async def execute(self, workflow: Workflow, **options: Any) -> ExecutionRecord:
+        """Validate and run a workflow to a final status; return its record."""
+        execution = self.prepare(workflow, **options)
+        return await execution.run()
+
+    def cancel(self, execution_id: str, reason: str = "canceled") -> bool:
+        execution = self.running.get(execution_id)
+        if execution is None:
+            return False
+        execution.cancel(reason)
+        return True
+
+
+def last_items(record: ExecutionRecord, order: list[tuple[str, int]]) -> list[Item]:
+    """The items output by the last node run to finish (all its outputs, in output order)."""
+    for name, index in reversed(order):
+        run = record.nodes[name].runs[index]
+        if run.status == "success":
+            return [it for items in run.outputs.values() for it in items]
+    return []
+
+
+@dataclass
+class _Graph:
+    """The shape of a validated workflow, computed once per execution."""
+
+    nodes: dict[str, Node]
+    types: dict[str, NodeType]
+    #: per node: (output name, target, input index), in document order
+    outgoing: dict[str, list[tuple[str, str, int]]]
+    input_counts: dict[str, int]
+    #: per multi-input node: every node that can reach it
+    ancestors: dict[str, set[str]]
+    outputs: dict[str, list[str]]
+
+    @classmethod
+    def build(cls, workflow: Workflow, registry: Registry) -> _Graph:
+        nodes = {n.name: n for n in workflow.nodes}
+        types = {n.name: registry.get(n.type, n.version) for n in workflow.nodes}
+        outputs = {name: output_names(types[name], node) for name, node in nodes.items()}
+        outgoing: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+        parents: dict[str, set[str]] = defaultdict(set)
+        for edge in workflow.connections:
+            output = resolve_output(outputs[edge.source], edge.output)
+            assert output is not None  # validated
+            outgoing[edge.source].append((output, edge.to, edge.input))
+            parents[edge.to].add(edge.source)
+        counts = {name: types[name].input_count(node.parameters) for name, node in nodes.items()}
+        ancestors: dict[str, set[str]] = {}
+        for name, count in counts.items():
+            if count > 1:
+                seen: set[str] = set()
+                stack = list(parents[name])
+                while stack:
+                    parent = stack.pop()
+                    if parent not in seen:
+                        seen.add(parent)
+                        stack.extend(parents[parent])
+                ancestors[name] = seen
+        return cls(nodes, types, outgoing, counts, ancestors, outputs)
+
+
+class _Stop(Exception):
+    """A node failed with on_error=stop; the execution ends in error."""
+
+    def __init__(self, info: ErrorInfo) -> None:
+        super().__init__(info.message)
+        self.info = info
+
+
+def _error_info(exc: BaseException, node: str | None) -> ErrorInfo:
+    if isinstance(exc, NodeError):
+        return ErrorInfo(exc.message, exc.error_class, node or exc.node, exc.item_index)
+    if isinstance(exc, UserError):
+        return ErrorInfo(exc.message, type(exc).__name__, node)
+    if isinstance(exc, FlowliteError):
+        return ErrorInfo(exc.message, type(exc).__name__, node, origin="internal")
+    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return ErrorInfo(message, type(exc).__name__, node, origin="internal")
+
+
+class _ItemFailures:
+    """Failed items of one node run, collected for on_error=continue/error_output."""
+
+    def __init__(self) -> None:
+        self.error_items: list[Item] = []
+
+
+class _RunContext:
+    """The :class:`~flowlite.sdk.NodeContext` the executor gives a node run."""
+
+    def __init__(
+        self,
+        execution: Execution,
+        node: Node,
+        inputs: list[list[Item] | None],
+        items: list[Item],
+        run_index: int,
+    ) -> None:
+        self._execution = execution
+        self._node = node
+        self._inputs = inputs
+        self._items = items
+        self._run_index = run_index
+        self._evaluators: dict[str, Callable[[int], Any]] = {}
+        self.failures = _ItemFailures()
+        self.logs: list[str] = []
+        self.eval_context = EvalContext(
+            items=items,
+            node_output=execution.node_output,
+            workflow=execution.workflow_info,
+            execution=execution.execution_info,
+            vars=execution.engine.variables,
+            timezone=execution.tz,
+        )
+
+    # -- what the node sees ---------------------------------------------------------------
+    @property
+    def node_name(self) -> str:
+        return self._node.name
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self._node.parameters
+
+    @property
+    def inputs(self) -> list[list[Item] | None]:
+        return self._inputs
+
+    @property
+    def run_index(self) -> int:
+        return self._run_index
+
+    @property
+    def execution_id(self) -> str:
+        return self._execution.id
+
+    @property
+    def mode(self) -> str:
+        return self._execution.mode
+
+    @property
+    def workflow(self) -> dict[str, Any]:
+        return self._execution.workflow_info
+
+    @property
+    def timezone(self) -> dt.tzinfo:
+        return self._execution.tz
+
+    @property
+    def trigger_items(self) -> list[Item]:
+        return self._items
+
+    def evaluator(self, value: Any, label: str = "") -> Callable[[int], Any]:
+        try:
+            compiled = compile_value(value)
+        except ExpressionError as exc:
+            raise self._expression_failed(exc, label, None) from None
+        if compiled.is_static:
+            return lambda index: value
+        context = self.eval_context
+
+        def evaluate(index: int) -> Any:
+            try:
+                return compiled.evaluate(context, index)
+            except ExpressionError as exc:
+                raise self._expression_failed(exc, label, index) from None
+
+        return evaluate
+
+    def _expression_failed(self, exc: ExpressionError, label: str, index: int | None) -> NodeError:
+        where = f"parameter {label!r}: " if label else ""
+        return NodeError(
+            f"{where}{exc.message}",
+            node=self._node.name,
+            item_index=index,
+            error_class="ExpressionError",
+        )
+
+    def param(self, name: str, index: int = 0, default: Any = MISSING) -> Any:
+        evaluate = self._evaluators.get(name)
+        if evaluate is None:
+            value = self._node.parameters.get(name, MISSING)
+            if value is MISSING or value is None:
+                if default is not MISSING:
+                    return default
+                param = next((p for p in self._execution.graph.types[self._node.name].params if p.name == name), None)
+                return param.default if param is not None else None
+            evaluate = self.evaluator(value, name)
+            self._evaluators[name] = evaluate
+        return evaluate(index)
+
+    def param_is_static(self, name: str) -> bool:
+        return compile_value(self._node.parameters.get(name)).is_static
+
+    def evaluate(self, value: Any, index: int = 0) -> Any:
+        return self.evaluator(value)(index)
+
+    def item_error(self, index: int, error: Exception) -> Item | None:
+        on_error = self._node.on_error
+        message = error.message if isinstance(error, FlowliteError) else str(error) or type(error).__name__
+        if on_error == "stop":
+            if isinstance(error, NodeError):
+                if error.item_index is None:
+                    error.item_index = index
+                error.node = error.node or self._node.name
+                raise error
+            raise NodeError(message, node=self._node.name, item_index=index, error_class=type(error).__name__)
+        source = self._items[index] if 0 <= index < len(self._items) else {"json": {}}
+        failed: Item = {"json": {**source.get("json", {}), "error": message}}
+        if "binary" in source:
+            failed["binary"] = source["binary"]
+        if on_error == "continue":
+            return failed
+        self.failures.error_items.append(failed)
+        return None
+
+    def log(self, message: str) -> None:
+        self.logs.append(message)
+
+    async def credential(self, slot: str) -> dict[str, Any]:
+        reference = self._node.credentials.get(slot)
+        if reference is None:
+            raise NodeError(f"no credential is assigned to slot {slot!r}", node=self._node.name)
+        source = self._execution.engine.credentials
+        if source is None:
+            raise NodeError(
+                f"credential {reference!r} is not available: credentials need `flowlite serve`",
+                node=self._node.name,
+            )
+        return await source(reference, workflow_id=self._execution.workflow_id)
+
+    async def run_workflow(self, reference: str, items: list[Item], *, wait: bool = True) -> list[Item]:
+        return await self._execution.run_subworkflow(reference, items, wait=wait, node=self._node.name)
+
+    def respond(self, response: WebhookResponse) -> None:
+        self._execution.respond(response)
+
+    async def run_code(
+        self, code: str, mode: str, items: list[Item], *, timeout: float | None
+    ) -> tuple[list[Item], list[str]]:
+        runner = self._execution.engine.code_runner
+        if runner is None:
+            raise InternalError("the sandbox is not available in this process")
+        allow_network = self._execution.workflow.settings.code_network
+        return await runner(code, mode, items, timeout=timeout, allow_network=allow_network)
+
+    def wait_until(self, when: dt.datetime) -> Awaitable[None]:
+        return self._execution.engine.waiter(self._execution, when)
+
+
+class Execution:
+    """One run of a workflow. Create through :meth:`Engine.prepare`; then ``await run()``."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        workflow: Workflow,
+        workflow_id: str | None,
+        workflow_version: int | None,
+        mode: str,
+        trigger_items: list[Item] | None,
+        start: str | None,
+        execution_id: str,
+        use_pinned: bool,
+        responder: Callable[[WebhookResponse], None] | None,
+        depth: int,
+        active: bool,
+    ) -> None:
+        self.engine = engine
+        self.workflow = workflow
+        self.workflow_id = workflow_id
+        self.id = execution_id
+        self.mode = mode
+        self.depth = depth
+        self.graph = _Graph.build(workflow, engine.registry)
+        self.start_nodes = self._start_nodes(start)
+        self.trigger_items = trigger_items
+        self.use_pinned = use_pinned
+        self.responder = responder
+        zone = workflow.settings.timezone or engine.timezone
+        self.tz: dt.tzinfo = dt.UTC if zone == "UTC" else zoneinfo.ZoneInfo(zone)
+        self.workflow_info = {"id": workflow_id, "name": workflow.name, "active": active}
+        resume_url = f"{engine.base_url}/webhook-waiting/{execution_id}" if engine.base_url else None
+        self.execution_info = {"id": execution_id, "mode": mode, "resume_url": resume_url}
+        self.record = ExecutionRecord(
+            id=execution_id,
+            workflow=WorkflowRef(workflow_id, workflow.name, workflow_version),
+            mode=mode,
+            status=Status.RUNNING,
+            started_at=iso_now(),
+        )
+        #: (node, run index) in the order runs finished
+        self.finish_order: list[tuple[str, int]] = []
+        self._latest: dict[str, list[Item]] = {}
+        self._task: asyncio.Task[ExecutionRecord] | None = None
+        self._cancel_reason: str | None = None
+        self._responded = False
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _start_nodes(self, start: str | None) -> list[str]:
+        graph = self.graph
+        if start is not None:
+            if start not in graph.nodes:
+                raise NotFound(f"no node named {start!r} to start from")
+            return [start]
+        enabled = [n for n in graph.nodes.values() if not n.disabled]
+        triggers = [n.name for n in enabled if graph.types[n.name].is_trigger]
+        if len(triggers) == 1:
+            return triggers
+        if triggers:
+            manual = [t for t in triggers if graph.nodes[t].type == "manual_trigger"]
+            if manual:
+                return manual
+            listed = ", ".join(repr(t) for t in triggers)
+            raise UserError(f"the workflow has several triggers ({listed}); choose one to start from")
+        targets = {target for edges in graph.outgoing.values() for _, target, _ in edges}
+        roots = [n.name for n in enabled if n.name not in targets]
+        if not roots:
+            raise UserError("the workflow has no node to start from")
+        return roots
+
+    # -- what expressions see -----------------------------------------------------------------
+    def node_output(self, name: str) -> list[Item] | None:
+        return self._latest.get(name)
+
+    # -- running -----------------------------------------------------------------------------
+    def cancel(self, reason: str = "canceled") -> None:
+        """Cancel the execution: running nodes are cancelled, the status becomes `canceled`."""
+        self._cancel_reason = reason
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def run(self) -> ExecutionRecord:
+        """Run to a final status. Never raises for a failing workflow: the record says it."""
+        self._task = asyncio.current_task()  # type: ignore[assignment]
+        engine = self.engine
+        engine.running[self.id] = self
+        listener = engine.listener
+        if listener is not None:
+            listener.execution_started(self)
+        record = self.record
+        try:
+            timeout = self.workflow.settings.timeout
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._run_graph()
+            except TimeoutError:
+                self._cancel_reason = f"the workflow timed out after {timeout:g} s"
+                raise ExecutionCanceled(self._cancel_reason) from None
+            record.status = Status.SUCCESS
+        except _Stop as stop:
+            record.status = Status.ERROR
+            record.error = stop.info
+        except ExecutionCanceled as exc:
+            record.status = Status.CANCELED
+            record.cancel_reason = exc.message
+        except asyncio.CancelledError:
+            record.status = Status.CANCELED
+            record.cancel_reason = self._cancel_reason or "canceled"
+            if self._cancel_reason is None:
+                # cancelled from outside (shutdown): finish recording, then let it propagate
+                self._finish(listener)
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        except Exception as exc:
+            record.status = Status.ERROR
+            record.error = _error_info(exc, None)
+        self._finish(listener)
+        if record.status == Status.ERROR and self.mode != Mode.MANUAL:
+            await self._run_error_workflow()
+        return record
+
+    def _finish(self, listener: ExecutionListener | None) -> None:
+        self.record.finished_at = iso_now()
+        self.engine.running.pop(self.id, None)
+        if listener is not None:
+            listener.execution_finished(self)
+
+    async def _run_graph(self) -> None:
+        graph = self.graph
+        active: dict[asyncio.Task[Outputs | None], tuple[str, int]] = {}
+        sequence: dict[asyncio.Task[Outputs | None], int] = {}
+        waiting: dict[str, list[list[Item] | None]] = {}
+        order = list(graph.nodes)
+
+        def deliver(target: str, input_index: int, items: list[Item]) -> None:
+            count = graph.input_counts[target]
+            if count <= 1:
+                launch(target, [items])
+                return
+            buffers = waiting.setdefault(target, [None] * count)
+            current = buffers[input_index]
+            buffers[input_index] = items if current is None else current + items
+
+        def launch(name: str, inputs: list[list[Item] | None]) -> None:
+            node = graph.nodes[name]
+            if node.disabled:
+                passed = inputs[0] if inputs else None
+                if passed:
+                    route(name, {graph.outputs[name][0]: passed})
+                return
+            runs = self.record.nodes.setdefault(name, NodeRecord(runs=[])).runs
+            run_index = len(runs)
+            runs.append(NodeRun(index=run_index, status=Status.RUNNING, started_at=iso_now()))
+            task = asyncio.create_task(self._run_node(node, inputs, run_index))
+            active[task] = (name, run_index)
+            sequence[task] = len(sequence)
+
+        def route(name: str, outputs: Outputs) -> None:
+            first = graph.outputs[name][0] if graph.outputs[name] else "main"
+            main = outputs.get(first)
+            if main:
+                self._latest[name] = main
+            for output, target, input_index in graph.outgoing.get(name, ()):
+                items = outputs.get(output)
+                if items:
+                    deliver(target, input_index, items)
+
+        for name in self.start_nodes:
+            node_type = graph.types[name]
+            items = self.trigger_items
+            if node_type.is_trigger:
+                launch(name, [])
+            else:
+                launch(name, [items if items is not None else [{"json": {}}]])
+        try:
+            while active or waiting:
+                if not active:
+                    # nothing runs: every waiting multi-input node is now ready, in document order
+                    self._launch_ready(waiting, active, order, launch)
+                    continue
+                done, _ = await asyncio.wait(active, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=sequence.__getitem__):
+                    name, _index = active.pop(task)
+                    outputs = task.result()  # raises _Stop
+                    if outputs:
+                        route(name, outputs)
+                if waiting:
+                    self._launch_ready(waiting, active, order, launch)
+        except BaseException:
+            for task in active:
+                task.cancel()
+            if active:
+                await asyncio.gather(*active, return_exceptions=True)
+            raise
+
+    def _launch_ready(
+        self,
+        waiting: dict[str, list[list[Item] | None]],
+        active: dict[asyncio.Task[Outputs | None], tuple[str, int]],
+        order: list[str],
+        launch: Callable[[str, list[list[Item] | None]], None],
+    ) -> None:
+        busy = {name for name, _ in active.values()} | set(waiting)
+        for name in order:
+            if name not in waiting:
+                continue
+            if busy & self.graph.ancestors.get(name, set()):
+                continue
+            inputs = waiting.pop(name)
+            busy.discard(name)
+            node_type = self.graph.types[name]
+            if node_type.requires_all_inputs and any(batch is None for batch in inputs):
+                continue  # an input is dead: the node does not run
+            launch(name, inputs)
+
+    async def _run_node(
+        self, node: Node, inputs: list[list[Item] | None], run_index: int
+    ) -> Outputs | None:
+        graph = self.graph
+        name = node.name
+        node_type = graph.types[name]
+        listener = self.engine.listener
+        run = self.record.nodes[name].runs[run_index]
+        if listener is not None:
+            listener.node_started(self, name, run_index)
+        items = inputs[0] if inputs and inputs[0] is not None else []
+        if node_type.is_trigger:
+            items = self.trigger_items if self.trigger_items is not None else []
+        if node.execute_once and items:
+            items = items[:1]
+            inputs = [items, *inputs[1:]]
+        run.input_items = sum(len(batch) for batch in inputs if batch)
+        started = time.perf_counter()
+        context: _RunContext | None = None
+        try:
+            pinned = self.workflow.pinned.get(name) if self.use_pinned else None
+            if pinned is not None:
+                run.pinned = True
+                outputs: Outputs = {graph.outputs[name][0]: [_as_item(i) for i in pinned]}
+            else:
+                outputs, context = await self._attempt(node, node_type, inputs, items, run_index)
+            if node.always_output and not any(outputs.values()):
+                outputs = {graph.outputs[name][0]: [{"json": {}}]}
+            run.status = Status.SUCCESS
+            run.outputs = outputs
+            return outputs
+        except asyncio.CancelledError:
+            run.status = Status.CANCELED
+            raise
+        except Exception as exc:  # NodeError, or a bug in a node or in flowlite (origin internal)
+            info = _error_info(exc, name)
+            run.status = Status.ERROR
+            run.error = info
+            if node.on_error == "stop":
+                raise _Stop(info) from None
+            return self._divert(node, items, info, run)
+        finally:
+            run.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            if context is not None and context.logs:
+                run.logs = context.logs
+            self.finish_order.append((name, run_index))
+            if listener is not None:
+                listener.node_finished(self, name, run)
+
+    def _divert(self, node: Node, items: list[Item], info: ErrorInfo, run: NodeRun) -> Outputs:
+        """on_error continue / error_output for a whole failed run: every input item moves on."""
+        failed = [{"json": {**it.get("json", {}), "error": info.message}} for it in items]
+        if node.on_error == "continue":
+            outputs = {self.graph.outputs[node.name][0]: failed}
+        else:
+            outputs = {"error": failed}
+        run.outputs = outputs
+        return outputs
+
+    async def _attempt(
+        self,
+        node: Node,
+        node_type: NodeType,
+        inputs: list[list[Item] | None],
+        items: list[Item],
+        run_index: int,
+    ) -> tuple[Outputs, _RunContext]:
+        retry = node.retry
+        tries = retry.max_tries if retry is not None else 1
+        attempt = 0
+        while True:
+            attempt += 1
+            context = _RunContext(self, node, inputs, items, run_index)
+            try:
+                if node.timeout is not None:
+                    try:
+                        async with asyncio.timeout(node.timeout):
+                            outputs = await node_type.run(context, items)
+                    except TimeoutError:
+                        raise NodeTimeout(
+                            f"the node timed out after {node.timeout:g} s", node=node.name
+                        ) from None
+                else:
+                    outputs = await node_type.run(context, items)
+            except Exception as exc:
+                if attempt >= tries:
+                    if isinstance(exc, UserError) and not isinstance(exc, NodeError):
+                        raise NodeError(exc.message, node=node.name, error_class=type(exc).__name__) from exc
+                    raise
+                assert retry is not None
+                await asyncio.sleep(retry.wait * retry.backoff ** (attempt - 1))
+                continue
+            if context.failures.error_items:
+                outputs = {**outputs, "error": context.failures.error_items}
+            return outputs, context
+
+    # -- sub-workflows, webhooks, error workflows ---------------------------------------------
+    async def run_subworkflow(self, reference: str, items: list[Item], *, wait: bool, node: str) -> list[Item]:
+        engine = self.engine
+        if engine.resolver is None:
+            raise NodeError("sub-workflows are not available here", node=node)
+        if self.depth >= 20:
+            raise NodeError("sub-workflows are nested more than 20 deep (a loop?)", node=node)
+        workflow_id, workflow = await engine.resolver(reference, caller=self.workflow)
+        child = engine.prepare(
+            workflow,
+            workflow_id=workflow_id,
+            mode=Mode.SUBWORKFLOW,
+            items=items,
+            depth=self.depth + 1,
+        )
+        if not wait:
+            asyncio.get_running_loop().create_task(child.run())
+            return items
+        record = await child.run()
+        if record.status != Status.SUCCESS:
+            reason = record.error.message if record.error else record.cancel_reason or record.status
+            where = f" in node {record.error.node!r}" if record.error and record.error.node else ""
+            raise NodeError(f"sub-workflow {workflow.name!r} failed{where}: {reason}", node=node)
+        return last_items(record, child.finish_order)
+
+    def respond(self, response: WebhookResponse) -> None:
+        if self._responded:
+            return
+        self._responded = True
+        content_type = response.content_type or ""
+        body: Any
+        if "json" in content_type:
+            import json
+
+            body = json.loads(response.body or b"null")
+        else:
+            body = response.body.decode("utf-8", "replace")
+        self.record.response = {"status": response.status, "headers": response.headers, "body": body}
+        if self.responder is not None:
+            self.responder(response)
+
+    @property
+    def responded(self) -> bool:
+        return self._responded
+
+    async def _run_error_workflow(self) -> None:
+        engine = self.engine
+        reference = self.workflow.settings.error_workflow
+        if not engine.error_workflows or reference is None or engine.resolver is None:
+            return
+        if self.mode == Mode.ERROR:
+            return  # an error workflow that fails does not start another: no loops
+        error = self.record.error
+        item = {
+            "execution": {
+                "id": self.id,
+                "url": f"{engine.base_url}/executions/{self.id}" if engine.base_url else None,
+                "error": {"message": error.message, "node": error.node, "error_class": error.error_class}
+                if error
+                else None,
+                "last_node": self.finish_order[-1][0] if self.finish_order else None,
+                "mode": self.mode,
+            },
+            "workflow": {"id": self.workflow_id, "name": self.workflow.name},
+        }
+        try:
+            workflow_id, workflow = await engine.resolver(reference, caller=self.workflow)
+            triggers = [n.name for n in workflow.nodes if n.type == "error_trigger"]
+            await engine.execute(
+                workflow,
+                workflow_id=workflow_id,
+                mode=Mode.ERROR,
+                items=[{"json": item}],
+                start=triggers[0] if triggers else None,
+            )
+        except FlowliteError as exc:
+            import logging
+
+            logging.getLogger(__name__).warning("error workflow %r could not run: %s", reference, exc)
+
+
+def _as_item(value: dict[str, Any]) -> Item:
+    return value if isinstance(value.get("json"), dict) else {"json": value}
