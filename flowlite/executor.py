@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
+import weakref
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -76,7 +77,9 @@ class ExecutionListener(Protocol):
 class WorkflowResolver(Protocol):
     """Finds a workflow by id, name, or (for `flowlite run`) file path."""
 
-    async def __call__(self, reference: str, *, caller: Workflow | None) -> tuple[str | None, Workflow]: ...
+    async def __call__(
+        self, reference: str, *, caller: Workflow | None
+    ) -> tuple[str | None, Workflow]: ...
 
 
 class CredentialSource(Protocol):
@@ -123,6 +126,10 @@ class Engine:
     base_url: str = ""
     #: executions running now, by id (for cancellation)
     running: dict[str, Execution] = field(default_factory=dict)
+    #: validated workflows and their graphs, by identity (workflows are not changed once loaded)
+    _graphs: dict[int, tuple[weakref.ref[Workflow], _Graph]] = field(
+        default_factory=dict, repr=False
+    )
 
     def prepare(
         self,
@@ -140,9 +147,20 @@ class Engine:
         active: bool = False,
     ) -> Execution:
         """Validate and set up an execution without starting it."""
-        check_workflow(workflow, self.registry)
+        cached = self._graphs.get(id(workflow))
+        if cached is not None and cached[0]() is workflow:
+            graph = cached[1]
+        else:
+            check_workflow(workflow, self.registry)
+            graph = _Graph.build(workflow, self.registry)
+            key = id(workflow)
+            self._graphs[key] = (
+                weakref.ref(workflow, lambda _: self._graphs.pop(key, None)),
+                graph,
+            )
         return Execution(
             engine=self,
+            graph=graph,
             workflow=workflow,
             workflow_id=workflow_id,
             workflow_version=workflow_version,
@@ -171,11 +189,11 @@ class Engine:
 
 def last_items(record: ExecutionRecord, order: list[tuple[str, int]]) -> list[Item]:
     """The items output by the last node run to finish (all its outputs, in output order)."""
-    for name, index in reversed(order):
-        run = record.nodes[name].runs[index]
-        if run.status == "success":
-            return [it for items in run.outputs.values() for it in items]
-    return []
+    if not order:
+        return []
+    name, index = order[-1]
+    run = record.nodes[name].runs[index]
+    return [it for items in run.outputs.values() for it in items]
 
 
 @dataclass
@@ -342,28 +360,42 @@ class _RunContext:
             if value is MISSING or value is None:
                 if default is not MISSING:
                     return default
-                param = next((p for p in self._execution.graph.types[self._node.name].params if p.name == name), None)
+                param = next(
+                    (
+                        p
+                        for p in self._execution.graph.types[self._node.name].params
+                        if p.name == name
+                    ),
+                    None,
+                )
                 return param.default if param is not None else None
             evaluate = self.evaluator(value, name)
             self._evaluators[name] = evaluate
         return evaluate(index)
 
     def param_is_static(self, name: str) -> bool:
-        return compile_value(self._node.parameters.get(name)).is_static
+        static: bool = compile_value(self._node.parameters.get(name)).is_static
+        return static
 
     def evaluate(self, value: Any, index: int = 0) -> Any:
         return self.evaluator(value)(index)
 
     def item_error(self, index: int, error: Exception) -> Item | None:
         on_error = self._node.on_error
-        message = error.message if isinstance(error, FlowliteError) else str(error) or type(error).__name__
+        message = (
+            error.message
+            if isinstance(error, FlowliteError)
+            else str(error) or type(error).__name__
+        )
         if on_error == "stop":
             if isinstance(error, NodeError):
                 if error.item_index is None:
                     error.item_index = index
                 error.node = error.node or self._node.name
                 raise error
-            raise NodeError(message, node=self._node.name, item_index=index, error_class=type(error).__name__)
+            raise NodeError(
+                message, node=self._node.name, item_index=index, error_class=type(error).__name__
+            )
         source = self._items[index] if 0 <= index < len(self._items) else {"json": {}}
         failed: Item = {"json": {**source.get("json", {}), "error": message}}
         if "binary" in source:
@@ -388,8 +420,12 @@ class _RunContext:
             )
         return await source(reference, workflow_id=self._execution.workflow_id)
 
-    async def run_workflow(self, reference: str, items: list[Item], *, wait: bool = True) -> list[Item]:
-        return await self._execution.run_subworkflow(reference, items, wait=wait, node=self._node.name)
+    async def run_workflow(
+        self, reference: str, items: list[Item], *, wait: bool = True
+    ) -> list[Item]:
+        return await self._execution.run_subworkflow(
+            reference, items, wait=wait, node=self._node.name
+        )
 
     def respond(self, response: WebhookResponse) -> None:
         self._execution.respond(response)
@@ -414,6 +450,7 @@ class Execution:
         self,
         *,
         engine: Engine,
+        graph: _Graph,
         workflow: Workflow,
         workflow_id: str | None,
         workflow_version: int | None,
@@ -432,7 +469,7 @@ class Execution:
         self.id = execution_id
         self.mode = mode
         self.depth = depth
-        self.graph = _Graph.build(workflow, engine.registry)
+        self.graph = graph
         self.start_nodes = self._start_nodes(start)
         self.trigger_items = trigger_items
         self.use_pinned = use_pinned
@@ -440,7 +477,9 @@ class Execution:
         zone = workflow.settings.timezone or engine.timezone
         self.tz: dt.tzinfo = dt.UTC if zone == "UTC" else zoneinfo.ZoneInfo(zone)
         self.workflow_info = {"id": workflow_id, "name": workflow.name, "active": active}
-        resume_url = f"{engine.base_url}/webhook-waiting/{execution_id}" if engine.base_url else None
+        resume_url = (
+            f"{engine.base_url}/webhook-waiting/{execution_id}" if engine.base_url else None
+        )
         self.execution_info = {"id": execution_id, "mode": mode, "resume_url": resume_url}
         self.record = ExecutionRecord(
             id=execution_id,
@@ -452,7 +491,7 @@ class Execution:
         #: (node, run index) in the order runs finished
         self.finish_order: list[tuple[str, int]] = []
         self._latest: dict[str, list[Item]] = {}
-        self._task: asyncio.Task[ExecutionRecord] | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._cancel_reason: str | None = None
         self._responded = False
 
@@ -472,7 +511,9 @@ class Execution:
             if manual:
                 return manual
             listed = ", ".join(repr(t) for t in triggers)
-            raise UserError(f"the workflow has several triggers ({listed}); choose one to start from")
+            raise UserError(
+                f"the workflow has several triggers ({listed}); choose one to start from"
+            )
         targets = {target for edges in graph.outgoing.values() for _, target, _ in edges}
         roots = [n.name for n in enabled if n.name not in targets]
         if not roots:
@@ -492,7 +533,7 @@ class Execution:
 
     async def run(self) -> ExecutionRecord:
         """Run to a final status. Never raises for a failing workflow: the record says it."""
-        self._task = asyncio.current_task()  # type: ignore[assignment]
+        self._task = asyncio.current_task()
         engine = self.engine
         engine.running[self.id] = self
         listener = engine.listener
@@ -542,6 +583,7 @@ class Execution:
         graph = self.graph
         active: dict[asyncio.Task[Outputs | None], tuple[str, int]] = {}
         sequence: dict[asyncio.Task[Outputs | None], int] = {}
+        ready: list[tuple[Node, list[list[Item] | None], int]] = []
         waiting: dict[str, list[list[Item] | None]] = {}
         order = list(graph.nodes)
 
@@ -564,9 +606,7 @@ class Execution:
             runs = self.record.nodes.setdefault(name, NodeRecord(runs=[])).runs
             run_index = len(runs)
             runs.append(NodeRun(index=run_index, status=Status.RUNNING, started_at=iso_now()))
-            task = asyncio.create_task(self._run_node(node, inputs, run_index))
-            active[task] = (name, run_index)
-            sequence[task] = len(sequence)
+            ready.append((node, inputs, run_index))
 
         def route(name: str, outputs: Outputs) -> None:
             first = graph.outputs[name][0] if graph.outputs[name] else "main"
@@ -579,26 +619,35 @@ class Execution:
                     deliver(target, input_index, items)
 
         for name in self.start_nodes:
-            node_type = graph.types[name]
             items = self.trigger_items
-            if node_type.is_trigger:
+            if graph.types[name].is_trigger:
                 launch(name, [])
             else:
                 launch(name, [items if items is not None else [{"json": {}}]])
         try:
-            while active or waiting:
-                if not active:
-                    # nothing runs: every waiting multi-input node is now ready, in document order
-                    self._launch_ready(waiting, active, order, launch)
-                    continue
-                done, _ = await asyncio.wait(active, return_when=asyncio.FIRST_COMPLETED)
-                for task in sorted(done, key=sequence.__getitem__):
-                    name, _index = active.pop(task)
-                    outputs = task.result()  # raises _Stop
+            while ready or active or waiting:
+                if len(ready) == 1 and not active:
+                    # the common linear case: run inline, saving a task and a wait per node
+                    node, inputs, run_index = ready.pop()
+                    outputs = await self._run_node(node, inputs, run_index)
                     if outputs:
-                        route(name, outputs)
-                if waiting:
-                    self._launch_ready(waiting, active, order, launch)
+                        route(node.name, outputs)
+                elif ready:
+                    for node, inputs, run_index in ready:
+                        task = asyncio.create_task(self._run_node(node, inputs, run_index))
+                        active[task] = (node.name, run_index)
+                        sequence[task] = len(sequence)
+                    ready.clear()
+                elif active:
+                    done, _ = await asyncio.wait(active, return_when=asyncio.FIRST_COMPLETED)
+                    for task in sorted(done, key=sequence.__getitem__):
+                        name, _index = active.pop(task)
+                        outputs = task.result()  # raises _Stop
+                        if outputs:
+                            route(name, outputs)
+                if waiting and not ready:
+                    busy = {name for name, _ in active.values()}
+                    self._launch_ready(waiting, busy, order, launch)
         except BaseException:
             for task in active:
                 task.cancel()
@@ -609,11 +658,12 @@ class Execution:
     def _launch_ready(
         self,
         waiting: dict[str, list[list[Item] | None]],
-        active: dict[asyncio.Task[Outputs | None], tuple[str, int]],
+        busy: set[str],
         order: list[str],
         launch: Callable[[str, list[list[Item] | None]], None],
     ) -> None:
-        busy = {name for name, _ in active.values()} | set(waiting)
+        """Start each waiting multi-input node that nothing running or waiting can still reach."""
+        busy = busy | set(waiting)
         for name in order:
             if name not in waiting:
                 continue
@@ -713,7 +763,9 @@ class Execution:
             except Exception as exc:
                 if attempt >= tries:
                     if isinstance(exc, UserError) and not isinstance(exc, NodeError):
-                        raise NodeError(exc.message, node=node.name, error_class=type(exc).__name__) from exc
+                        raise NodeError(
+                            exc.message, node=node.name, error_class=type(exc).__name__
+                        ) from exc
                     raise
                 assert retry is not None
                 await asyncio.sleep(retry.wait * retry.backoff ** (attempt - 1))
@@ -723,7 +775,9 @@ class Execution:
             return outputs, context
 
     # -- sub-workflows, webhooks, error workflows ---------------------------------------------
-    async def run_subworkflow(self, reference: str, items: list[Item], *, wait: bool, node: str) -> list[Item]:
+    async def run_subworkflow(
+        self, reference: str, items: list[Item], *, wait: bool, node: str
+    ) -> list[Item]:
         engine = self.engine
         if engine.resolver is None:
             raise NodeError("sub-workflows are not available here", node=node)
@@ -759,7 +813,11 @@ class Execution:
             body = json.loads(response.body or b"null")
         else:
             body = response.body.decode("utf-8", "replace")
-        self.record.response = {"status": response.status, "headers": response.headers, "body": body}
+        self.record.response = {
+            "status": response.status,
+            "headers": response.headers,
+            "body": body,
+        }
         if self.responder is not None:
             self.responder(response)
 
@@ -779,7 +837,11 @@ class Execution:
             "execution": {
                 "id": self.id,
                 "url": f"{engine.base_url}/executions/{self.id}" if engine.base_url else None,
-                "error": {"message": error.message, "node": error.node, "error_class": error.error_class}
+                "error": {
+                    "message": error.message,
+                    "node": error.node,
+                    "error_class": error.error_class,
+                }
                 if error
                 else None,
                 "last_node": self.finish_order[-1][0] if self.finish_order else None,
@@ -800,7 +862,9 @@ class Execution:
         except FlowliteError as exc:
             import logging
 
-            logging.getLogger(__name__).warning("error workflow %r could not run: %s", reference, exc)
+            logging.getLogger(__name__).warning(
+                "error workflow %r could not run: %s", reference, exc
+            )
 
 
 def _as_item(value: dict[str, Any]) -> Item:

@@ -79,7 +79,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     code_network: bool = False
 
 
-class Workflow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class Workflow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, weakref=True):
+    """A workflow document. Treat it as immutable once loaded: the engine caches by identity."""
+
     name: str
     nodes: list[Node]
     connections: list[Connection] = []

@@ -99,8 +99,7 @@ class ExecutionRecord(msgspec.Struct):
 
 def iso_now() -> str:
     """The current UTC time as ``2026-11-21T10:00:00.000Z``."""
-    now = dt.datetime.now(dt.UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def record_to_dict(record: ExecutionRecord) -> dict[str, Any]:

@@ -30,6 +30,7 @@ __all__ = [
     "Param",
     "ParamType",
     "WebhookResponse",
+    "as_items",
     "get_field",
     "has_field",
     "item",
@@ -275,6 +276,23 @@ class NodeType:
 
 
 # --- Items and dotted field names --------------------------------------------------------
+
+
+def as_items(values: Any) -> list[Item]:
+    """Items from JSON: an object is one item, a list several; the ``json`` wrapper is optional."""
+    if isinstance(values, dict):
+        values = [values]
+    out: list[Item] = []
+    for value in values:
+        if (
+            isinstance(value, dict)
+            and isinstance(value.get("json"), dict)
+            and set(value) <= {"json", "binary"}
+        ):
+            out.append(value)
+        else:
+            out.append({"json": value})
+    return out
 
 
 def item(json: dict[str, Any], binary: dict[str, Any] | None = None) -> Item:

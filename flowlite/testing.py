@@ -14,7 +14,7 @@ from flowlite.executor import Engine, last_items
 from flowlite.model import Workflow, workflow_from_dict
 from flowlite.record import ErrorInfo, ExecutionRecord, Mode, NodeRun
 from flowlite.registry import Registry
-from flowlite.sdk import Item, NodeContext, NodeType, Outputs, Param
+from flowlite.sdk import Item, NodeContext, NodeType, Outputs, Param, as_items
 
 __all__ = ["NodeResult", "TestSource", "as_items", "run_node", "run_workflow", "test_registry"]
 
@@ -29,19 +29,6 @@ class TestSource(NodeType):
 
     async def run(self, ctx: NodeContext, items: list[Item]) -> Outputs:
         return {"main": as_items(ctx.parameters.get("items") or [])}
-
-
-def as_items(values: Any) -> list[Item]:
-    """Items from JSON: an object is one item, a list several; the ``json`` wrapper is optional."""
-    if isinstance(values, dict):
-        values = [values]
-    out: list[Item] = []
-    for value in values:
-        if isinstance(value, dict) and isinstance(value.get("json"), dict) and set(value) <= {"json", "binary"}:
-            out.append(value)
-        else:
-            out.append({"json": value})
-    return out
 
 
 def test_registry() -> Registry:
@@ -96,10 +83,14 @@ async def run_node(
     for index, batch in enumerate(batches):
         if batch is None:
             continue
-        nodes.append({"name": f"Input {index}", "type": "test_source", "parameters": {"items": batch}})
+        nodes.append(
+            {"name": f"Input {index}", "type": "test_source", "parameters": {"items": batch}}
+        )
         connections.append({"from": f"Input {index}", "to": "Node", "input": index})
     nodes.append({"name": "Node", "type": type_name, "parameters": parameters or {}, **node_fields})
-    workflow = workflow_from_dict({"name": f"test {type_name}", "nodes": nodes, "connections": connections})
+    workflow = workflow_from_dict(
+        {"name": f"test {type_name}", "nodes": nodes, "connections": connections}
+    )
     engine = engine or Engine(test_registry())
     record = await engine.execute(workflow, mode=Mode.CLI)
     runs = record.nodes.get("Node")

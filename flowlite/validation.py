@@ -200,7 +200,9 @@ def problems_of(workflow: Workflow, registry: Registry) -> list[Problem]:
                 message = f"node type {node.type!r} has no version {node.version} (has {known})"
                 problems.append(Problem(f"node {node.name!r}.version", message))
             else:
-                problems.append(Problem(f"node {node.name!r}.type", f"unknown node type {node.type!r}"))
+                problems.append(
+                    Problem(f"node {node.name!r}.type", f"unknown node type {node.type!r}")
+                )
             continue
         types[node.name] = node_type
         _check_node(node, node_type, problems)
