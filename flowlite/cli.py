@@ -185,10 +185,9 @@ def nodes_describe(type_name: str, version: int | None) -> None:
 
 
 def _register_server_commands() -> None:
-    try:
-        from flowlite.cli_server import register
-    except ImportError:  # the server commands are optional in a trimmed install
-        return
+    # the server commands import their heavy modules only when they run
+    from flowlite.cli_server import register
+
     register(main)
 
 
