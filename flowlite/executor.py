@@ -15,6 +15,8 @@ record lists each node's runs in the order they started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import datetime as dt
 import time
 import uuid
@@ -103,6 +105,10 @@ class CodeRunner(Protocol):
 Waiter = Callable[["Execution", dt.datetime], Awaitable[None]]
 
 
+def _uuid_hex() -> str:
+    return uuid.uuid4().hex
+
+
 async def _sleep_until(execution: Execution, when: dt.datetime) -> None:
     delay = (when - dt.datetime.now(dt.UTC)).total_seconds()
     if delay > 0:
@@ -124,6 +130,8 @@ class Engine:
     error_workflows: bool = True
     waiter: Waiter = _sleep_until
     base_url: str = ""
+    #: makes execution ids (the server passes time-sortable ids; see flowlite.store.new_id)
+    new_id: Callable[[], str] = field(default_factory=lambda: _uuid_hex)
     #: executions running now, by id (for cancellation)
     running: dict[str, Execution] = field(default_factory=dict)
     #: validated workflows and their graphs, by identity (workflows are not changed once loaded)
@@ -167,7 +175,7 @@ class Engine:
             mode=str(mode),
             trigger_items=items,
             start=start,
-            execution_id=execution_id or uuid.uuid4().hex,
+            execution_id=execution_id or self.new_id(),
             use_pinned=(mode == Mode.MANUAL) if use_pinned is None else use_pinned,
             responder=responder,
             depth=depth,
@@ -188,12 +196,16 @@ class Engine:
 
 
 def last_items(record: ExecutionRecord, order: list[tuple[str, int]]) -> list[Item]:
-    """The items output by the last node run to finish (all its outputs, in output order)."""
+    """The items on the first output of the last node run to finish.
+
+    This is what `flowlite run` prints and what a sub-workflow returns to its caller: for an
+    `if` or a `filter` at the end, the `true` or `kept` items.
+    """
     if not order:
         return []
     name, index = order[-1]
     run = record.nodes[name].runs[index]
-    return [it for items in run.outputs.values() for it in items]
+    return next(iter(run.outputs.values()), []) if run.outputs else []
 
 
 @dataclass
@@ -672,7 +684,8 @@ class Execution:
             inputs = waiting.pop(name)
             busy.discard(name)
             node_type = self.graph.types[name]
-            if node_type.requires_all_inputs and any(batch is None for batch in inputs):
+            needs_all = node_type.needs_all_inputs(self.graph.nodes[name].parameters)
+            if needs_all and any(batch is None for batch in inputs):
                 continue  # an input is dead: the node does not run
             launch(name, inputs)
 
@@ -806,13 +819,10 @@ class Execution:
             return
         self._responded = True
         content_type = response.content_type or ""
-        body: Any
+        body: Any = response.body.decode("utf-8", "replace")
         if "json" in content_type:
-            import json
-
-            body = json.loads(response.body or b"null")
-        else:
-            body = response.body.decode("utf-8", "replace")
+            with contextlib.suppress(ValueError):
+                body = json.loads(body or "null")
         self.record.response = {
             "status": response.status,
             "headers": response.headers,

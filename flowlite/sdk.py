@@ -248,6 +248,10 @@ class NodeType:
         """How many inputs a node with these parameters has."""
         return self.inputs
 
+    def needs_all_inputs(self, parameters: dict[str, Any]) -> bool:
+        """Whether a multi-input node with these parameters is skipped when an input is dead."""
+        return self.requires_all_inputs
+
     def output_names(self, parameters: dict[str, Any]) -> list[str]:
         """The output names of a node with these parameters (the ``error`` output is extra)."""
         return list(self.outputs)

@@ -16,8 +16,7 @@ Modes:
 
 A dead input (no items arrived: its branch ended) counts as an empty one. ``append``,
 ``by_fields`` and ``by_position`` run with whatever arrived. ``choose`` and ``cross`` need every
-input: with a dead input they output nothing (the executor still runs the node, since whether
-all inputs are required depends on the mode and ``requires_all_inputs`` is per type).
+input: with a dead input the node does not run at all (see ``needs_all_inputs``).
 """
 
 from __future__ import annotations
@@ -114,6 +113,9 @@ class Merge(NodeType):
         if isinstance(chosen, int) and chosen >= count:
             problems.append(("input", f"there is no input {chosen} (inputs: 0..{count - 1})"))
         return problems
+
+    def needs_all_inputs(self, parameters: dict[str, Any]) -> bool:
+        return parameters.get("mode") in ("choose", "cross")
 
     async def run(self, ctx: NodeContext, items: list[Item]) -> Outputs:
         parameters = ctx.parameters

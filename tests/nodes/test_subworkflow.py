@@ -49,6 +49,9 @@ WORKFLOWS = {
         {"name": "Stop", "type": "stop_and_error", "parameters": {"message": "bad {{ json.n }}"}},
     ),
 }
+# good items leave "picky" through its false branch
+WORKFLOWS["picky"]["nodes"].append({"name": "Fine", "type": "noop"})
+WORKFLOWS["picky"]["connections"].append({"from": "Bad?", "output": "false", "to": "Fine"})
 
 
 class Starts:
