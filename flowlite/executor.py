@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import datetime as dt
+import json
 import time
 import uuid
 import weakref
