@@ -1,0 +1,159 @@
+"""The server: :func:`create_app` builds the Litestar application from a :class:`Config`.
+
+Start-up (the lifespan): open the database, migrate it (one transaction; a schema newer than the
+code refuses to start), mark executions a dead process left running as ``crashed``, start the
+execution writer, the engine and retention (the sandbox pool starts with the first code node). Shut-down:
+start no new execution, give running ones ``shutdown_timeout`` seconds (the rest are recorded as
+``crashed``), commit every queued write, stop the sandbox, close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from flowlite import __version__
+from flowlite.api_executions import ExecutionController
+from flowlite.api_system import DocsPagePlugin, JsonRenderPlugin, healthz, readyz, version
+from flowlite.api_workflows import WorkflowController
+from flowlite.config import Config
+from flowlite.db import open_database
+from flowlite.events import EventHub
+from flowlite.execution_store import recover_crashed
+from flowlite.migrations import migrate
+from flowlite.problems import exception_handlers
+from flowlite.registry import Registry
+from flowlite.retention import retention_loop
+from flowlite.runner import Runner
+from flowlite.sdk import Item
+from flowlite.state import ServerState
+from flowlite.writer import ExecutionWriter
+
+__all__ = ["SandboxRunner", "create_app", "start_server", "stop_server"]
+
+log = logging.getLogger("flowlite.server")
+
+
+class SandboxRunner:
+    """The sandbox pool as the engine's code runner, started when a code node first needs it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._pool: Any = None
+        self._starting: asyncio.Task[Any] | None = None
+
+    def start_soon(self) -> None:
+        self._starting = asyncio.get_running_loop().create_task(self._start())
+
+    async def _start(self) -> Any:
+        sandbox: Any = importlib.import_module("flowlite.sandbox")
+        pool = sandbox.SandboxPool(sandbox.SandboxConfig(size=self.size))
+        await pool.start()
+        self._pool = pool
+        return pool
+
+    async def __call__(
+        self, code: str, mode: str, items: list[Item], *, timeout: float | None, allow_network: bool
+    ) -> tuple[list[Item], list[str]]:
+        if self._pool is None:
+            if self._starting is None:
+                self.start_soon()
+            assert self._starting is not None
+            await asyncio.shield(self._starting)
+        result = await self._pool.run(
+            code, mode, items, timeout=timeout, allow_network=allow_network
+        )
+        return list(result.items), list(result.logs)
+
+    async def close(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+        if self._starting is not None:
+            with contextlib.suppress(BaseException):
+                await self._starting
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+async def start_server(config: Config, registry: Registry | None = None) -> ServerState:
+    """Open, migrate and recover the database, and start what executions need."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = open_database(config.url)
+    try:
+        before, after = await migrate(db)
+        if before != after:
+            log.info("database schema migrated from %s to %s", before or "empty", after)
+        crashed = await recover_crashed(db)
+        if crashed:
+            log.warning(
+                "%d execution(s) left running by a stopped process: marked crashed", len(crashed)
+            )
+    except BaseException:
+        await db.close()
+        raise
+    writer = ExecutionWriter(db)
+    writer.start()
+    sandbox = SandboxRunner(config.sandbox_size)  # starts when a code node first runs
+    hub = EventHub()
+    runner = Runner(config, db, registry or Registry.default(), writer, hub, code_runner=sandbox)
+    state = ServerState(config, db, runner.engine.registry, hub, runner)
+    state.background = [asyncio.get_running_loop().create_task(retention_loop(config, db))]
+    state.sandbox = sandbox
+    return state
+
+
+async def stop_server(state: ServerState) -> None:
+    """Let running executions finish (up to the deadline), store everything, close."""
+    try:
+        await state.runner.shutdown(state.config.shutdown_timeout)
+    finally:
+        for task in state.background:
+            task.cancel()
+        await asyncio.gather(*state.background, return_exceptions=True)
+        await state.runner.writer.close()
+        if state.sandbox is not None:
+            await state.sandbox.close()
+        await state.db.close()
+
+
+def _provide_state(state: State) -> ServerState:
+    server: ServerState = state.flowlite
+    return server
+
+
+def create_app(config: Config, *, registry: Registry | None = None) -> Litestar:
+    """The Litestar application serving the API under ``/api/v1``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        server = await start_server(config, registry)
+        app.state.flowlite = server
+        try:
+            yield
+        finally:
+            await stop_server(server)
+
+    return Litestar(
+        route_handlers=[WorkflowController, ExecutionController, healthz, readyz, version],
+        lifespan=[lifespan],
+        dependencies={"flowlite": Provide(_provide_state, sync_to_thread=False)},
+        exception_handlers=exception_handlers(),
+        openapi_config=OpenAPIConfig(
+            title="flowlite",
+            version=__version__,
+            path="/api-docs",
+            render_plugins=[DocsPagePlugin(), JsonRenderPlugin()],
+        ),
+        request_max_body_size=config.max_body_bytes,
+        debug=False,
+    )

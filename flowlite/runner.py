@@ -1,0 +1,353 @@
+"""The server's side of executions: starts them, records them and publishes their progress.
+
+:class:`Runner` is the engine's :class:`~flowlite.executor.ExecutionListener`. Its callbacks are
+synchronous and cheap: they queue writes to the :class:`~flowlite.writer.ExecutionWriter`, spill
+large node outputs to the data directory (:mod:`flowlite.spill`) and publish events on the
+:class:`~flowlite.events.EventHub`. An execution's summary row is written when it starts (so a
+crash leaves it ``running``, to be marked ``crashed`` on the next start) and its record when it
+ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any
+
+import msgspec
+
+from flowlite.config import Config
+from flowlite.db import Database
+from flowlite.errors import FlowliteError
+from flowlite.events import EventHub
+from flowlite.execution_store import encode_blob
+from flowlite.executor import CodeRunner, Engine, Execution
+from flowlite.model import Workflow, workflow_from_dict
+from flowlite.record import ErrorInfo, ExecutionRecord, Mode, NodeRun, Status
+from flowlite.registry import Registry
+from flowlite.sdk import Item
+from flowlite.spill import SpillRef, remove_execution_files, spill_output
+from flowlite.store import find_workflow, new_id
+from flowlite.writer import ExecutionWriter
+
+__all__ = ["Runner", "Unavailable", "record_document"]
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_MESSAGE = "the server stopped before the execution finished"
+_BIG_RECORD_ITEMS = 5000
+_CACHE_SIZE = 256
+
+Spilled = dict[tuple[str, int], dict[str, SpillRef]]
+
+
+class Unavailable(FlowliteError):
+    """The server is shutting down and starts no new execution."""
+
+
+def record_document(record: ExecutionRecord, spilled: Spilled | None) -> Any:
+    """The record as stored: spilled outputs carry ``spilled: {output: ref}`` on their run."""
+    if not spilled:
+        return record
+    data: dict[str, Any] = msgspec.to_builtins(record)
+    for (node, index), refs in spilled.items():
+        run = data["nodes"][node]["runs"][index]
+        run["spilled"] = msgspec.to_builtins(refs)
+    return data
+
+
+def _item_count(record: ExecutionRecord) -> int:
+    return sum(
+        len(items)
+        for node in record.nodes.values()
+        for run in node.runs
+        for items in run.outputs.values()
+    )
+
+
+class Runner:
+    """Starts executions for the API and records what they do."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        registry: Registry,
+        writer: ExecutionWriter,
+        hub: EventHub,
+        code_runner: CodeRunner | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.writer = writer
+        self.hub = hub
+        self.engine = Engine(
+            registry,
+            resolver=self._resolve,
+            code_runner=code_runner,
+            listener=self,
+            timezone=config.timezone,
+            base_url=config.public_url,
+            new_id=new_id,
+        )
+        self.accepting = True
+        self._runs: dict[str, asyncio.Task[ExecutionRecord]] = {}
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._meta: dict[str, tuple[str | None, dict[str, Any]]] = {}
+        self._spilled: dict[str, Spilled] = {}
+        #: finished executions whose record is not committed yet, with the commit's future
+        self._storing: dict[str, tuple[ExecutionRecord, asyncio.Future[None]]] = {}
+        self._abandoned: set[str] = set()
+        self._workflows: OrderedDict[tuple[str, int], Workflow] = OrderedDict()
+
+    # -- starting -----------------------------------------------------------------------
+    def workflow(self, workflow_id: str, version: int, document: dict[str, Any]) -> Workflow:
+        """The parsed workflow of a stored version (versions never change, so it is cached)."""
+        key = (workflow_id, version)
+        workflow = self._workflows.get(key)
+        if workflow is None:
+            workflow = workflow_from_dict(document)
+            self._workflows[key] = workflow
+            if len(self._workflows) > _CACHE_SIZE:
+                self._workflows.popitem(last=False)
+        else:
+            self._workflows.move_to_end(key)
+        return workflow
+
+    def start(
+        self,
+        workflow_id: str,
+        version: int,
+        document: dict[str, Any],
+        *,
+        mode: str = Mode.MANUAL,
+        items: list[Item] | None = None,
+        start: str | None = None,
+        retry_of: str | None = None,
+        seed: dict[str, list[Item]] | None = None,
+        active: bool = False,
+    ) -> Execution:
+        """Validate and start an execution in the background; returns it (its id is set)."""
+        if not self.accepting:
+            raise Unavailable("the server is shutting down and starts no new execution")
+        execution = self.engine.prepare(
+            self.workflow(workflow_id, version, document),
+            workflow_id=workflow_id,
+            workflow_version=version,
+            mode=mode,
+            items=items,
+            start=start,
+            active=active,
+        )
+        if seed:
+            # outputs of the nodes that ran before, so that expressions such as node("X") work
+            execution._latest.update(seed)
+        self._meta[execution.id] = (retry_of, {"items": items, "start": start})
+        task = asyncio.get_running_loop().create_task(self._run(execution))
+        self._runs[execution.id] = task
+        task.add_done_callback(lambda _: self._runs.pop(execution.id, None))
+        return execution
+
+    async def _run(self, execution: Execution) -> ExecutionRecord:
+        record = await execution.run()
+        stored = self._storing.get(execution.id)
+        if stored is not None:
+            await asyncio.shield(stored[1])
+        return record
+
+    async def wait(self, execution_id: str) -> ExecutionRecord | None:
+        """Wait for an execution this process started to end and be stored."""
+        task = self._runs.get(execution_id)
+        if task is None:
+            return None
+        return await asyncio.shield(task)
+
+    def live(self, execution_id: str) -> tuple[ExecutionRecord, Spilled] | None:
+        """The in-memory record of an execution that runs now or is not stored yet."""
+        execution = self.engine.running.get(execution_id)
+        if execution is not None:
+            return execution.record, self._spilled.get(execution_id, {})
+        stored = self._storing.get(execution_id)
+        if stored is not None:
+            return stored[0], self._spilled.get(execution_id, {})
+        return None
+
+    def cancel(self, execution_id: str, reason: str = "canceled through the API") -> bool:
+        return self.engine.cancel(execution_id, reason)
+
+    async def _resolve(
+        self, reference: str, *, caller: Workflow | None
+    ) -> tuple[str | None, Workflow]:
+        detail, version = await find_workflow(self.db, reference)
+        return detail.id, self.workflow(detail.id, version, detail.document)
+
+    # -- the listener ---------------------------------------------------------------------
+    def execution_started(self, execution: Execution) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks[execution.id] = task
+        record = execution.record
+        retry_of, inputs = self._meta.pop(
+            execution.id, (None, {"items": execution.trigger_items, "start": None})
+        )
+        row = {
+            "id": execution.id,
+            "workflow_id": record.workflow.id,
+            "workflow_name": record.workflow.name,
+            "workflow_version": record.workflow.version,
+            "mode": record.mode,
+            "status": record.status,
+            "started_at": record.started_at,
+            "finished_at": None,
+            "error_message": None,
+            "error_node": None,
+            "retry_of": retry_of,
+        }
+        self.writer.insert(row, encode_blob(inputs))
+        if self.hub.has_subscribers(execution.id):
+            self.hub.publish(execution.id, {"event": "execution_started", **row})
+
+    def node_started(self, execution: Execution, node: str, run_index: int) -> None:
+        if self.hub.has_subscribers(execution.id):
+            event = {
+                "event": "node_started",
+                "execution_id": execution.id,
+                "node": node,
+                "run_index": run_index,
+            }
+            self.hub.publish(execution.id, event)
+
+    def node_finished(self, execution: Execution, node: str, run: NodeRun) -> None:
+        threshold = self.config.spill_threshold_bytes
+        if threshold and run.outputs:
+            self._spill(execution.id, node, run, threshold)
+        if self.hub.has_subscribers(execution.id):
+            counts = {name: len(items) for name, items in run.outputs.items()}
+            spilled = self._spilled.get(execution.id, {}).get((node, run.index))
+            if spilled:
+                counts.update({name: ref.items for name, ref in spilled.items()})
+            event = {
+                "event": "node_finished",
+                "execution_id": execution.id,
+                "node": node,
+                "run_index": run.index,
+                "status": run.status,
+                "duration_ms": run.duration_ms,
+                "items": counts,
+                "error": msgspec.to_builtins(run.error) if run.error else None,
+            }
+            self.hub.publish(execution.id, event)
+
+    def _spill(self, execution_id: str, node: str, run: NodeRun, threshold: int) -> None:
+        directory = self.config.executions_dir / execution_id
+        refs: dict[str, SpillRef] = {}
+        for output, items in run.outputs.items():
+            if not items:
+                continue
+            try:
+                ref = spill_output(directory, node, run.index, output, items, threshold)
+            except (OSError, TypeError, msgspec.EncodeError) as exc:
+                log.warning("could not spill output %r of node %r: %s", output, node, exc)
+                continue
+            if ref is not None:
+                refs[output] = ref
+        if refs:
+            # a new dict: the executor routes the dict it returned, not the record's
+            run.outputs = {
+                name: [] if name in refs else items for name, items in run.outputs.items()
+            }
+            self._spilled.setdefault(execution_id, {})[(node, run.index)] = refs
+
+    def execution_finished(self, execution: Execution) -> None:
+        record = execution.record
+        self._tasks.pop(execution.id, None)
+        if execution.id in self._abandoned:
+            self._abandoned.discard(execution.id)
+            record.status = Status.CRASHED
+            record.cancel_reason = None
+            record.error = ErrorInfo(SHUTDOWN_MESSAGE, "Crashed", origin="internal")
+        error = record.error
+        summary = {
+            "status": str(record.status),
+            "finished_at": record.finished_at,
+            "error_message": error.message if error else record.cancel_reason,
+            "error_node": error.node if error else None,
+        }
+        if not self._keep(execution):
+            future = self.writer.discard(execution.id)
+            spilled = self._spilled.pop(execution.id, None)
+            if spilled:
+                remove_execution_files(self.config.executions_dir / execution.id)
+        elif _item_count(record) > _BIG_RECORD_ITEMS:
+            future = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().create_task(
+                self._store_big(execution.id, record, summary, future)
+            )
+        else:
+            spilled = self._spilled.get(execution.id)
+            blob = encode_blob(record_document(record, spilled))
+            future = self.writer.finish(execution.id, summary, blob, bool(spilled))
+        self._storing[execution.id] = (record, future)
+        future.add_done_callback(lambda _: self._stored(execution.id))
+        if self.hub.has_subscribers(execution.id):
+            self.hub.publish(
+                execution.id,
+                {"event": "execution_finished", "id": execution.id, **summary},
+            )
+
+    async def _store_big(
+        self,
+        execution_id: str,
+        record: ExecutionRecord,
+        summary: dict[str, Any],
+        future: asyncio.Future[None],
+    ) -> None:
+        spilled = self._spilled.get(execution_id)
+        try:
+            document = record_document(record, spilled)
+            blob = await asyncio.to_thread(encode_blob, document)
+            await self.writer.finish(execution_id, summary, blob, bool(spilled))
+        except Exception as exc:
+            log.exception("could not store execution %s", execution_id)
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
+
+    def _stored(self, execution_id: str) -> None:
+        self._storing.pop(execution_id, None)
+        self._spilled.pop(execution_id, None)
+
+    def _keep(self, execution: Execution) -> bool:
+        save = execution.workflow.settings.save
+        if save is None:
+            return True
+        if execution.mode == Mode.MANUAL:
+            return save.manual == "all"
+        if execution.record.status == Status.SUCCESS:
+            return save.success == "all"
+        if execution.record.status in (Status.ERROR, Status.CANCELED):
+            return save.error == "all"
+        return True
+
+    # -- stopping -----------------------------------------------------------------------
+    @property
+    def running_count(self) -> int:
+        return len(self.engine.running)
+
+    async def shutdown(self, deadline: float) -> None:
+        """Start nothing new; give running executions ``deadline`` seconds, then stop them
+        (recorded as ``crashed``), and wait until every record is stored."""
+        self.accepting = False
+        tasks = set(self._tasks.values()) | set(self._runs.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=deadline)
+            if pending:
+                self._abandoned.update(self.engine.running)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        storing = [future for _, future in self._storing.values()]
+        if storing:
+            await asyncio.gather(*storing, return_exceptions=True)
+        await self.writer.flush()

@@ -1,0 +1,85 @@
+"""The database tables (SQLAlchemy Core). The migrations in :mod:`flowlite.migrations` create them.
+
+Timestamps are ISO 8601 UTC text with milliseconds (``2026-11-21T10:00:00.000Z``): they sort as
+text on SQLite and Postgres alike and read the same as the execution record. Execution ids are
+time-sortable (see :func:`flowlite.store.new_id`), so ``ORDER BY id`` is creation order and
+cursor pagination works on the primary key.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["execution_data", "executions", "metadata", "workflow_versions", "workflows"]
+
+metadata = MetaData()
+
+ID = String(32)
+TIME = String(24)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("active", Boolean, nullable=False, default=False),
+    #: the number of the current version
+    Column("version", Integer, nullable=False),
+    Column("created_at", TIME, nullable=False),
+    Column("updated_at", TIME, nullable=False),
+    Index("ix_workflows_name", "name"),
+    Index("ix_workflows_updated_at", "updated_at"),
+)
+
+workflow_versions = Table(
+    "workflow_versions",
+    metadata,
+    Column("workflow_id", ID, ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    #: the document exactly as saved (JSON text)
+    Column("document", Text, nullable=False),
+    Column("created_at", TIME, nullable=False),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workflow_id", ID, nullable=True),
+    Column("workflow_name", Text, nullable=False),
+    Column("workflow_version", Integer, nullable=True),
+    Column("mode", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", TIME, nullable=False),
+    Column("finished_at", TIME, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("error_node", Text, nullable=True),
+    #: the execution this one retries
+    Column("retry_of", ID, nullable=True),
+    Index("ix_executions_workflow", "workflow_id", "id"),
+    Index("ix_executions_status", "status", "id"),
+    Index("ix_executions_started_at", "started_at"),
+)
+
+execution_data = Table(
+    "execution_data",
+    metadata,
+    Column("execution_id", ID, ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    #: the execution record as zlib-compressed JSON (spilled outputs replaced by references)
+    Column("record", LargeBinary, nullable=True),
+    #: what the run started with (trigger items and start node), zlib-compressed JSON, for retries
+    Column("inputs", LargeBinary, nullable=True),
+    #: whether some outputs live in files under the data directory
+    Column("spilled", Boolean, nullable=False, default=False),
+)
