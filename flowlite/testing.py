@@ -92,7 +92,12 @@ async def run_node(
         {"name": f"test {type_name}", "nodes": nodes, "connections": connections}
     )
     engine = engine or Engine(test_registry())
-    record = await engine.execute(workflow, mode=Mode.CLI)
+    if inputs is None and batches == [[]]:
+        # an empty batch would schedule nothing: start at the node itself with no items
+        alone = workflow_from_dict({"name": f"test {type_name}", "nodes": nodes[-1:]})
+        record = await engine.execute(alone, mode=Mode.CLI, items=[], start="Node")
+    else:
+        record = await engine.execute(workflow, mode=Mode.CLI)
     runs = record.nodes.get("Node")
     return NodeResult(record, runs.runs[0] if runs and runs.runs else None)
 
