@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -107,28 +106,13 @@ def postgres_url() -> Iterator[str]:
 _counter = iter(range(1_000_000))
 
 
-@pytest.fixture
-async def pg_database(postgres_url: str) -> AsyncIterator[str]:
-    """A fresh database in the session's Postgres cluster."""
-    import asyncpg
-
-    name = f"t{os.getpid()}_{next(_counter)}_{int(time.time() * 1000) % 100000}"
-    dsn = postgres_url.replace("postgresql+asyncpg", "postgresql")
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated database: a SQLite file, then a Postgres database."""
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'flowlite.db'}"
     else:
-        url = await _pg(request)
+        url = await new_pg_database(request)
     database = open_database(url)
     await migrate(database)
     try:
@@ -137,7 +121,8 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         await database.close()
 
 
-async def _pg(request: pytest.FixtureRequest) -> str:
+async def new_pg_database(request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database in the session's Postgres cluster."""
     url: str = request.getfixturevalue("postgres_url")
     import asyncpg
 
