@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from flowlite.local import run_file
+from tests.httpserver import TestServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -56,6 +57,17 @@ async def test_subworkflow() -> None:
         {"price": 10, "tax": 2.0, "gross": 12.0},
         {"price": 3.5, "tax": 0.7, "gross": 4.2},
     ]
+
+
+async def test_http_pagination() -> None:
+    server = TestServer()
+    server.start()
+    try:
+        records = await run("http-pagination.json", {"api": server.url("")})
+    finally:
+        server.stop()
+    assert [r["id"] for r in records] == [11, 12, 21, 22, 31, 32]
+    assert [r.path for r in server.requests] == ["/cursor"] * 3
 
 
 def test_every_example_is_tested() -> None:
