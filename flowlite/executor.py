@@ -27,17 +27,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from flowlite.context import RunContext
 from flowlite.errors import (
     ExecutionCanceled,
-    ExpressionError,
     FlowliteError,
-    InternalError,
     NodeError,
     NodeTimeout,
     NotFound,
     UserError,
 )
-from flowlite.expressions import EvalContext, compile_value
 from flowlite.model import Node, Workflow
 from flowlite.record import (
     ErrorInfo,
@@ -50,7 +48,7 @@ from flowlite.record import (
     iso_now,
 )
 from flowlite.registry import Registry
-from flowlite.sdk import MISSING, Item, NodeType, Outputs, WebhookResponse
+from flowlite.sdk import Item, NodeType, Outputs, WebhookResponse
 from flowlite.validation import check_workflow, output_names, resolve_output
 
 __all__ = [
@@ -59,6 +57,7 @@ __all__ = [
     "Engine",
     "Execution",
     "ExecutionListener",
+    "Suspend",
     "WorkflowResolver",
     "last_items",
 ]
@@ -103,6 +102,19 @@ class CodeRunner(Protocol):
 
 
 Waiter = Callable[["Execution", dt.datetime], Awaitable[None]]
+
+
+class Suspend(Exception):
+    """Raised by a :data:`Waiter` to park the execution as `waiting` instead of sleeping.
+
+    Only allowed when :meth:`Execution.can_suspend` is true. The execution then ends its run with
+    status `waiting` and ``record.wait`` set; :meth:`Engine.resume` continues it later, in this
+    process or another one.
+    """
+
+    def __init__(self, until: dt.datetime | None) -> None:
+        super().__init__("suspended")
+        self.until = until
 
 
 def _uuid_hex() -> str:
@@ -153,8 +165,13 @@ class Engine:
         responder: Callable[[WebhookResponse], None] | None = None,
         depth: int = 0,
         active: bool = False,
+        resume: tuple[ExecutionRecord, list[Item] | None] | None = None,
     ) -> Execution:
-        """Validate and set up an execution without starting it."""
+        """Validate and set up an execution without starting it.
+
+        ``resume=(record, items)`` continues a `waiting` execution after its wait node: the node's
+        run succeeds with ``items`` (default: the items it was waiting with).
+        """
         cached = self._graphs.get(id(workflow))
         if cached is not None and cached[0]() is workflow:
             graph = cached[1]
@@ -180,6 +197,27 @@ class Engine:
             responder=responder,
             depth=depth,
             active=active,
+            resume=resume,
+        )
+
+    def resume(
+        self,
+        workflow: Workflow,
+        record: ExecutionRecord,
+        items: list[Item] | None = None,
+        **options: Any,
+    ) -> Execution:
+        """Set up the continuation of a `waiting` execution (see :class:`Suspend`)."""
+        if record.status != Status.WAITING or record.wait is None:
+            raise UserError(f"execution {record.id} is not waiting (status {record.status})")
+        return self.prepare(
+            workflow,
+            workflow_id=record.workflow.id,
+            workflow_version=record.workflow.version,
+            mode=record.mode,
+            execution_id=record.id,
+            resume=(record, items),
+            **options,
         )
 
     async def execute(self, workflow: Workflow, **options: Any) -> ExecutionRecord:
@@ -248,6 +286,10 @@ class _Graph:
         return cls(nodes, types, outgoing, counts, ancestors, outputs)
 
 
+class _Suspended(Exception):
+    """A node parked the execution (see :class:`Suspend`)."""
+
+
 class _Stop(Exception):
     """A node failed with on_error=stop; the execution ends in error."""
 
@@ -265,194 +307,6 @@ def _error_info(exc: BaseException, node: str | None) -> ErrorInfo:
         return ErrorInfo(exc.message, type(exc).__name__, node, origin="internal")
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return ErrorInfo(message, type(exc).__name__, node, origin="internal")
-
-
-class _ItemFailures:
-    """Failed items of one node run, collected for on_error=continue/error_output."""
-
-    def __init__(self) -> None:
-        self.error_items: list[Item] = []
-
-
-class _RunContext:
-    """The :class:`~flowlite.sdk.NodeContext` the executor gives a node run."""
-
-    def __init__(
-        self,
-        execution: Execution,
-        node: Node,
-        inputs: list[list[Item] | None],
-        items: list[Item],
-        run_index: int,
-    ) -> None:
-        self._execution = execution
-        self._node = node
-        self._inputs = inputs
-        self._items = items
-        self._run_index = run_index
-        self._evaluators: dict[str, Callable[[int], Any]] = {}
-        self.failures = _ItemFailures()
-        self.logs: list[str] = []
-        self.eval_context = EvalContext(
-            items=items,
-            node_output=execution.node_output,
-            workflow=execution.workflow_info,
-            execution=execution.execution_info,
-            vars=execution.engine.variables,
-            timezone=execution.tz,
-        )
-
-    # -- what the node sees ---------------------------------------------------------------
-    @property
-    def node_name(self) -> str:
-        return self._node.name
-
-    @property
-    def parameters(self) -> dict[str, Any]:
-        return self._node.parameters
-
-    @property
-    def inputs(self) -> list[list[Item] | None]:
-        return self._inputs
-
-    @property
-    def run_index(self) -> int:
-        return self._run_index
-
-    @property
-    def execution_id(self) -> str:
-        return self._execution.id
-
-    @property
-    def mode(self) -> str:
-        return self._execution.mode
-
-    @property
-    def workflow(self) -> dict[str, Any]:
-        return self._execution.workflow_info
-
-    @property
-    def timezone(self) -> dt.tzinfo:
-        return self._execution.tz
-
-    @property
-    def trigger_items(self) -> list[Item]:
-        return self._items
-
-    def evaluator(self, value: Any, label: str = "") -> Callable[[int], Any]:
-        try:
-            compiled = compile_value(value)
-        except ExpressionError as exc:
-            raise self._expression_failed(exc, label, None) from None
-        if compiled.is_static:
-            return lambda index: value
-        context = self.eval_context
-
-        def evaluate(index: int) -> Any:
-            try:
-                return compiled.evaluate(context, index)
-            except ExpressionError as exc:
-                raise self._expression_failed(exc, label, index) from None
-
-        return evaluate
-
-    def _expression_failed(self, exc: ExpressionError, label: str, index: int | None) -> NodeError:
-        where = f"parameter {label!r}: " if label else ""
-        return NodeError(
-            f"{where}{exc.message}",
-            node=self._node.name,
-            item_index=index,
-            error_class="ExpressionError",
-        )
-
-    def param(self, name: str, index: int = 0, default: Any = MISSING) -> Any:
-        evaluate = self._evaluators.get(name)
-        if evaluate is None:
-            value = self._node.parameters.get(name, MISSING)
-            if value is MISSING or value is None:
-                if default is not MISSING:
-                    return default
-                param = next(
-                    (
-                        p
-                        for p in self._execution.graph.types[self._node.name].params
-                        if p.name == name
-                    ),
-                    None,
-                )
-                return param.default if param is not None else None
-            evaluate = self.evaluator(value, name)
-            self._evaluators[name] = evaluate
-        return evaluate(index)
-
-    def param_is_static(self, name: str) -> bool:
-        static: bool = compile_value(self._node.parameters.get(name)).is_static
-        return static
-
-    def evaluate(self, value: Any, index: int = 0) -> Any:
-        return self.evaluator(value)(index)
-
-    def item_error(self, index: int, error: Exception) -> Item | None:
-        on_error = self._node.on_error
-        message = (
-            error.message
-            if isinstance(error, FlowliteError)
-            else str(error) or type(error).__name__
-        )
-        if on_error == "stop":
-            if isinstance(error, NodeError):
-                if error.item_index is None:
-                    error.item_index = index
-                error.node = error.node or self._node.name
-                raise error
-            raise NodeError(
-                message, node=self._node.name, item_index=index, error_class=type(error).__name__
-            )
-        source = self._items[index] if 0 <= index < len(self._items) else {"json": {}}
-        failed: Item = {"json": {**source.get("json", {}), "error": message}}
-        if "binary" in source:
-            failed["binary"] = source["binary"]
-        if on_error == "continue":
-            return failed
-        self.failures.error_items.append(failed)
-        return None
-
-    def log(self, message: str) -> None:
-        self.logs.append(message)
-
-    async def credential(self, slot: str) -> dict[str, Any]:
-        reference = self._node.credentials.get(slot)
-        if reference is None:
-            raise NodeError(f"no credential is assigned to slot {slot!r}", node=self._node.name)
-        source = self._execution.engine.credentials
-        if source is None:
-            raise NodeError(
-                f"credential {reference!r} is not available: credentials need `flowlite serve`",
-                node=self._node.name,
-            )
-        return await source(reference, workflow_id=self._execution.workflow_id)
-
-    async def run_workflow(
-        self, reference: str, items: list[Item], *, wait: bool = True
-    ) -> list[Item]:
-        return await self._execution.run_subworkflow(
-            reference, items, wait=wait, node=self._node.name
-        )
-
-    def respond(self, response: WebhookResponse) -> None:
-        self._execution.respond(response)
-
-    async def run_code(
-        self, code: str, mode: str, items: list[Item], *, timeout: float | None
-    ) -> tuple[list[Item], list[str]]:
-        runner = self._execution.engine.code_runner
-        if runner is None:
-            raise InternalError("the sandbox is not available in this process")
-        allow_network = self._execution.workflow.settings.code_network
-        return await runner(code, mode, items, timeout=timeout, allow_network=allow_network)
-
-    def wait_until(self, when: dt.datetime) -> Awaitable[None]:
-        return self._execution.engine.waiter(self._execution, when)
 
 
 class Execution:
@@ -474,6 +328,7 @@ class Execution:
         responder: Callable[[WebhookResponse], None] | None,
         depth: int,
         active: bool,
+        resume: tuple[ExecutionRecord, list[Item] | None] | None = None,
     ) -> None:
         self.engine = engine
         self.workflow = workflow
@@ -500,9 +355,15 @@ class Execution:
             status=Status.RUNNING,
             started_at=iso_now(),
         )
+        self._resume = resume
+        if resume is not None:
+            self.record = resume[0]
+            self.record.status = Status.RUNNING
+            self.record.finished_at = None
         #: (node, run index) in the order runs finished
         self.finish_order: list[tuple[str, int]] = []
         self._latest: dict[str, list[Item]] = {}
+        self._pending: Callable[[], int] = lambda: 0
         self._task: asyncio.Task[Any] | None = None
         self._cancel_reason: str | None = None
         self._responded = False
@@ -537,6 +398,10 @@ class Execution:
         return self._latest.get(name)
 
     # -- running -----------------------------------------------------------------------------
+    def can_suspend(self) -> bool:
+        """True when the one node running now is all that is left to do (no parallel branch)."""
+        return self._pending() == 0
+
     def cancel(self, reason: str = "canceled") -> None:
         """Cancel the execution: running nodes are cancelled, the status becomes `canceled`."""
         self._cancel_reason = reason
@@ -561,6 +426,8 @@ class Execution:
                 self._cancel_reason = f"the workflow timed out after {timeout:g} s"
                 raise ExecutionCanceled(self._cancel_reason) from None
             record.status = Status.SUCCESS
+        except _Suspended:
+            record.status = Status.WAITING
         except _Stop as stop:
             record.status = Status.ERROR
             record.error = stop.info
@@ -630,7 +497,10 @@ class Execution:
                 if items:
                     deliver(target, input_index, items)
 
-        for name in self.start_nodes:
+        self._pending = lambda: len(active) + len(ready) + len(waiting) - (1 if active else 0)
+        if self._resume is not None:
+            self._resume_after_wait(route)
+        for name in self.start_nodes if self._resume is None else ():
             items = self.trigger_items
             if graph.types[name].is_trigger:
                 launch(name, [])
@@ -666,6 +536,26 @@ class Execution:
             if active:
                 await asyncio.gather(*active, return_exceptions=True)
             raise
+
+    def _resume_after_wait(self, route: Callable[[str, Outputs], None]) -> None:
+        record = self.record
+        wait = record.wait
+        assert self._resume is not None and wait is not None
+        for name, node_record in record.nodes.items():
+            for run in node_record.runs:
+                first = next(iter(run.outputs.values()), None) if run.outputs else None
+                if run.status == Status.SUCCESS and first:
+                    self._latest[name] = first
+        name, run_index = wait["node"], wait["run_index"]
+        items = self._resume[1] if self._resume[1] is not None else wait["items"]
+        run = record.nodes[name].runs[run_index]
+        outputs = {self.graph.outputs[name][0]: items}
+        run.status, run.outputs = Status.SUCCESS, outputs
+        record.wait = None
+        self.finish_order.append((name, run_index))
+        if self.engine.listener is not None:
+            self.engine.listener.node_finished(self, name, run)
+        route(name, outputs)
 
     def _launch_ready(
         self,
@@ -707,7 +597,7 @@ class Execution:
             inputs = [items, *inputs[1:]]
         run.input_items = sum(len(batch) for batch in inputs if batch)
         started = time.perf_counter()
-        context: _RunContext | None = None
+        context: RunContext | None = None
         try:
             pinned = self.workflow.pinned.get(name) if self.use_pinned else None
             if pinned is not None:
@@ -723,6 +613,16 @@ class Execution:
         except asyncio.CancelledError:
             run.status = Status.CANCELED
             raise
+        except Suspend as suspend:
+            run.status = Status.WAITING
+            until = suspend.until.astimezone(dt.UTC).isoformat() if suspend.until else None
+            self.record.wait = {
+                "node": name,
+                "run_index": run_index,
+                "until": until,
+                "items": items,
+            }
+            raise _Suspended from None
         except Exception as exc:  # NodeError, or a bug in a node or in flowlite (origin internal)
             info = _error_info(exc, name)
             run.status = Status.ERROR
@@ -755,13 +655,13 @@ class Execution:
         inputs: list[list[Item] | None],
         items: list[Item],
         run_index: int,
-    ) -> tuple[Outputs, _RunContext]:
+    ) -> tuple[Outputs, RunContext]:
         retry = node.retry
         tries = retry.max_tries if retry is not None else 1
         attempt = 0
         while True:
             attempt += 1
-            context = _RunContext(self, node, inputs, items, run_index)
+            context = RunContext(self, node, inputs, items, run_index)
             try:
                 if node.timeout is not None:
                     try:

@@ -95,6 +95,8 @@ class ExecutionRecord(msgspec.Struct):
     response: dict[str, Any] | None = None
     #: why it was cancelled (e.g. the workflow timeout)
     cancel_reason: str | None = None
+    #: while `waiting`: {node, run_index, until (ISO or null: resume by webhook only), items}
+    wait: dict[str, Any] | None = None
 
 
 def iso_now() -> str:
@@ -107,6 +109,7 @@ def record_to_dict(record: ExecutionRecord) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(record)
     if data.get("response") is None:
         data.pop("response", None)
-    if data.get("cancel_reason") is None:
-        data.pop("cancel_reason", None)
+    for key in ("cancel_reason", "wait"):
+        if data.get(key) is None:
+            data.pop(key, None)
     return data

@@ -532,3 +532,73 @@ async def test_failed_execution_runs_its_error_workflow_once() -> None:
     seen.clear()
     await run_workflow(failing, engine=engine, mode="manual")
     assert seen == []  # manual executions do not start error workflows
+
+
+async def parking_waiter(execution: Any, when: Any) -> None:
+    from flowlite.executor import Suspend
+
+    if execution.can_suspend():
+        raise Suspend(when)
+    await asyncio.sleep(0)
+
+
+async def test_a_long_wait_parks_the_execution_and_resume_continues_it() -> None:
+    import msgspec
+
+    from flowlite.record import ExecutionRecord
+
+    doc = flow(
+        [
+            src("S", [{"n": 1}]),
+            tag("A"),
+            {"name": "W", "type": "wait", "parameters": {"seconds": 3600}},
+            tag("B"),
+        ],
+        [("S", "A"), ("A", "W"), ("W", "B")],
+    )
+    workflow = workflow_from_dict(doc)
+    engine = make_engine(waiter=parking_waiter)
+    record = await engine.execute(workflow)
+    assert record.status == "waiting" and "B" not in record.nodes
+    assert record.wait is not None and record.wait["node"] == "W" and record.wait["until"]
+    assert record.wait["items"] == [{"json": {"n": 1, "tags": ["A"]}}]
+    assert record.nodes["W"].runs[0].status == "waiting"
+
+    # as after a restart: the record comes back from storage into a new engine
+    stored = msgspec.json.decode(msgspec.json.encode(record), type=ExecutionRecord)
+    resumed = await make_engine().resume(workflow, stored).run()
+    assert resumed.status == "success" and resumed.id == record.id and resumed.wait is None
+    assert resumed.nodes["W"].runs[0].status == "success"
+    assert resumed.nodes["B"].runs[0].outputs["main"] == [{"json": {"n": 1, "tags": ["A", "B"]}}]
+
+
+async def test_resume_by_webhook_passes_the_given_items() -> None:
+    doc = flow(
+        [
+            src("S", [{"n": 1}]),
+            {"name": "W", "type": "wait", "parameters": {"seconds": 3600}},
+            tag("B"),
+        ],
+        [("S", "W"), ("W", "B")],
+    )
+    workflow = workflow_from_dict(doc)
+    record = await make_engine(waiter=parking_waiter).execute(workflow)
+    resumed = await make_engine().resume(workflow, record, [{"json": {"approved": True}}]).run()
+    assert resumed.nodes["B"].runs[0].outputs["main"] == [
+        {"json": {"approved": True, "tags": ["B"]}}
+    ]
+    with pytest.raises(UserError, match="is not waiting"):
+        make_engine().resume(workflow, resumed)
+
+
+async def test_a_wait_beside_a_running_branch_is_not_parked() -> None:
+    doc = flow(
+        [
+            src("S", [{}]),
+            {"name": "W", "type": "wait", "parameters": {"seconds": 0.01}},
+            {"name": "Z", "type": "t_sleep", "parameters": {"seconds": 0.05}},
+        ],
+        [("S", "W"), ("S", "Z")],
+    )
+    record, _ = await run_workflow(doc, engine=make_engine(waiter=parking_waiter))
+    assert record.status == "success"
