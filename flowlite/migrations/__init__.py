@@ -74,6 +74,10 @@ async def migrate(db: Database, target: str = HEAD) -> tuple[str | None, str]:
     _check_known(before)
     if before == target:
         return before, target
+    if before is not None:
+        from flowlite.backup import backup_before_migration
+
+        await backup_before_migration(db, before)  # a copy to go back to, taken first
     async with db.write() as connection:
         before = await current_revision(connection)  # another process may have migrated
         _check_known(before)
