@@ -37,6 +37,12 @@ NOBODY = 65534
 #: run by ``python -I -S -B -c``; argv[1:] are the import roots, the worker's directory first
 _BOOTSTRAP = "import sys;sys.path[:0]=sys.argv[1:];import worker;worker.main()"
 
+#: In a frozen (PyInstaller) binary ``sys.executable`` is flowlite itself: its entry point
+#: (packaging/flowlite_entry.py) runs the same bootstrap when this is its first argument.
+FROZEN_WORKER_ARG = "__sandbox-worker__"
+#: PyInstaller's variables that make a child of a one-file binary reuse its unpacked directory
+_FROZEN_ENV = ("_PYI_ARCHIVE_FILE", "_PYI_APPLICATION_HOME_DIR", "_PYI_PARENT_PROCESS_LEVEL")
+
 #: the worker's working directory inside bubblewrap: a private, size-limited tmpfs
 SANDBOX_TMP = "/tmp"  # noqa: S108 - not the host's /tmp
 
@@ -134,16 +140,22 @@ class Launcher:
 
     def env(self, workdir: str) -> dict[str, str]:
         """A fresh environment: nothing of flowlite's (no FLOWLITE_*, secrets, database URL)."""
-        return {
+        env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
             "HOME": workdir,
             "TMPDIR": workdir,
         }
+        if getattr(sys, "frozen", False):
+            # without them a one-file binary unpacks itself again (~50 MB) into the workdir
+            env.update({k: os.environ[k] for k in _FROZEN_ENV if k in os.environ})
+        return env
 
     def command(self, network: bool) -> list[str]:
         python = [self.python, "-I", "-S", "-B", "-c", _BOOTSTRAP, *self.paths]
+        if getattr(sys, "frozen", False):
+            python = [self.python, FROZEN_WORKER_ARG, *self.paths]
         if self.level == "process":
             return python
         assert self.bwrap is not None
@@ -176,7 +188,6 @@ class Launcher:
         options += ["--perms", "0755", "--dir", "/etc"]
         for path in _ETC:
             options += ["--ro-bind-try", path, path]
-        options += self._python_binds()
         options += [
             "--proc",
             "/proc",
@@ -191,6 +202,9 @@ class Launcher:
             "--chdir",
             SANDBOX_TMP,
         ]
+        # after the tmpfs, which would hide what lives under /tmp: a one-file binary's unpacked
+        # directory (sys._MEIPASS, /tmp/_MEIxxxxxx) is the Python installation of its workers
+        options += self._python_binds()
         return options
 
     def _python_binds(self) -> list[str]:
