@@ -36,6 +36,7 @@ from flowlite.retention import retention_loop
 from flowlite.runner import Runner
 from flowlite.sdk import Item
 from flowlite.state import ServerState
+from flowlite.web import htmx_plugin, template_config, web_route_handlers
 from flowlite.writer import ExecutionWriter
 
 __all__ = ["SandboxRunner", "create_app", "start_server", "stop_server"]
@@ -144,7 +145,14 @@ def create_app(config: Config, *, registry: Registry | None = None) -> Litestar:
             await stop_server(server)
 
     return Litestar(
-        route_handlers=[WorkflowController, ExecutionController, healthz, readyz, version],
+        route_handlers=[
+            WorkflowController,
+            ExecutionController,
+            healthz,
+            readyz,
+            version,
+            *web_route_handlers(),
+        ],
         lifespan=[lifespan],
         dependencies={"flowlite": Provide(_provide_state, sync_to_thread=False)},
         exception_handlers=exception_handlers(),
@@ -155,5 +163,7 @@ def create_app(config: Config, *, registry: Registry | None = None) -> Litestar:
             render_plugins=[DocsPagePlugin(), JsonRenderPlugin()],
         ),
         request_max_body_size=config.max_body_bytes,
+        template_config=template_config(),
+        plugins=[htmx_plugin()],
         debug=False,
     )
