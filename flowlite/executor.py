@@ -597,14 +597,14 @@ class Execution:
             inputs = [items, *inputs[1:]]
         run.input_items = sum(len(batch) for batch in inputs if batch)
         started = time.perf_counter()
-        context: RunContext | None = None
+        contexts: list[RunContext] = []  # one per try; the last one's logs are kept
         try:
             pinned = self.workflow.pinned.get(name) if self.use_pinned else None
             if pinned is not None:
                 run.pinned = True
                 outputs: Outputs = {graph.outputs[name][0]: [_as_item(i) for i in pinned]}
             else:
-                outputs, context = await self._attempt(node, node_type, inputs, items, run_index)
+                outputs = await self._attempt(node, node_type, inputs, items, run_index, contexts)
             if node.always_output and not any(outputs.values()):
                 outputs = {graph.outputs[name][0]: [{"json": {}}]}
             run.status = Status.SUCCESS
@@ -632,8 +632,8 @@ class Execution:
             return self._divert(node, items, info, run)
         finally:
             run.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            if context is not None and context.logs:
-                run.logs = context.logs
+            if contexts and contexts[-1].logs:
+                run.logs = contexts[-1].logs
             self.finish_order.append((name, run_index))
             if listener is not None:
                 listener.node_finished(self, name, run)
@@ -655,13 +655,15 @@ class Execution:
         inputs: list[list[Item] | None],
         items: list[Item],
         run_index: int,
-    ) -> tuple[Outputs, RunContext]:
+        contexts: list[RunContext],
+    ) -> Outputs:
         retry = node.retry
         tries = retry.max_tries if retry is not None else 1
         attempt = 0
         while True:
             attempt += 1
             context = RunContext(self, node, inputs, items, run_index)
+            contexts.append(context)
             try:
                 if node.timeout is not None:
                     try:
@@ -685,7 +687,7 @@ class Execution:
                 continue
             if context.failures.error_items:
                 outputs = {**outputs, "error": context.failures.error_items}
-            return outputs, context
+            return outputs
 
     # -- sub-workflows, webhooks, error workflows ---------------------------------------------
     async def run_subworkflow(

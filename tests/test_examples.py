@@ -70,6 +70,13 @@ async def test_http_pagination() -> None:
     assert [r.path for r in server.requests] == ["/cursor"] * 3
 
 
+async def test_code() -> None:
+    record, last = await run_file(str(EXAMPLES / "code.json"), [{"text": "the cat and the hat"}], None)
+    assert record.status == "success"
+    assert [it["json"] for it in last] == [{"text": "the cat and the hat", "words": 5, "most_common": "the"}]
+    assert record.nodes["Count words"].runs[0].logs == ["item 0: 5 words"]
+
+
 def test_every_example_is_tested() -> None:
     tested = {
         "hello.json",
