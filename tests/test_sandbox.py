@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -378,6 +379,16 @@ async def test_describe_says_what_is_in_force(pool: SandboxPool) -> None:
         assert info["uid"] == 65534
     if SandboxConfig().bwrap_path:
         assert pool.isolation == "namespaces"
+
+
+async def test_startup_log_names_the_isolation_level(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="flowlite.sandbox")
+    async with SandboxPool(SandboxConfig(size=1, isolation="process")) as started:
+        assert started.describe()["caveats"]
+    assert any(
+        "isolation process" in r.getMessage() and "seccomp on" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 async def test_namespaces_required_but_missing_refuses_to_start() -> None:

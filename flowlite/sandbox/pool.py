@@ -7,6 +7,13 @@ and replaced in the background, so the pool stays at its size and no job waits o
 
 Workers that may use the network are a separate set (a seccomp filter or a network namespace
 cannot be lifted from a running process), started when a job first asks for the network.
+
+Workers are reused, which is what makes a job cost a pipe round trip instead of a Python start.
+Each run gets fresh globals and builtins, but the modules a worker imported are shared by the
+jobs it runs: code that breaks out of the Python-level restrictions (always possible in
+CPython) can leave something behind for later jobs in the same worker. The OS layers still hold
+for those jobs; what is exposed is the later jobs' own code and items. A worker is replaced after
+a timeout, a memory error, a crash, or when its lifetime CPU budget is spent.
 """
 
 from __future__ import annotations
@@ -445,7 +452,12 @@ class SandboxPool:
         timeout: float | None = None,
         allow_network: bool | None = None,
     ) -> CodeResult:
-        """Run ``code`` on ``items``; raises :class:`SandboxError` when the code fails."""
+        """Run ``code`` on ``items``; raises :class:`SandboxError` when the code fails.
+
+        The code sees only the ``json`` of each item; the items it returns carry only ``json``.
+        ``timeout`` may shorten the configured deadline, not extend it. If the awaiting task is
+        cancelled, the worker running the job is killed and replaced.
+        """
         if mode not in _MODES:
             raise SandboxError(f"unknown code mode {mode!r}; use all_items or each_item")
         if not self._started:
