@@ -21,7 +21,16 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["execution_data", "executions", "metadata", "workflow_versions", "workflows"]
+__all__ = [
+    "execution_data",
+    "execution_waits",
+    "executions",
+    "metadata",
+    "schedule_state",
+    "webhook_signatures",
+    "workflow_versions",
+    "workflows",
+]
 
 metadata = MetaData()
 
@@ -82,4 +91,37 @@ execution_data = Table(
     Column("inputs", LargeBinary, nullable=True),
     #: whether some outputs live in files under the data directory
     Column("spilled", Boolean, nullable=False, default=False),
+)
+
+#: per schedule trigger of an active workflow: the last slot handled (fired or skipped). It is
+#: moved forward in the transaction that stores the slot's execution, so a restart neither fires
+#: a slot twice nor forgets one (see flowlite.schedules)
+schedule_state = Table(
+    "schedule_state",
+    metadata,
+    Column("workflow_id", ID, primary_key=True),
+    Column("node", String(255), primary_key=True),
+    #: the trigger's definition (cron or interval and timezone): a change restarts from now
+    Column("trigger", Text, nullable=False),
+    Column("last_slot", TIME, nullable=False),
+)
+
+#: executions parked by a long `wait` (status `waiting`), with the time to resume them
+execution_waits = Table(
+    "execution_waits",
+    metadata,
+    Column("execution_id", ID, primary_key=True),
+    #: null: resumed by its webhook only
+    Column("resume_at", TIME, nullable=True),
+    Index("ix_execution_waits_resume_at", "resume_at"),
+)
+
+#: HMAC signatures of webhook requests already accepted, kept while their timestamp is in the
+#: window, so that a replayed request is refused (also after a restart)
+webhook_signatures = Table(
+    "webhook_signatures",
+    metadata,
+    Column("signature", String(160), primary_key=True),
+    Column("expires_at", TIME, nullable=False),
+    Index("ix_webhook_signatures_expires_at", "expires_at"),
 )

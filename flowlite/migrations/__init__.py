@@ -20,7 +20,7 @@ from flowlite.errors import FlowliteError
 
 __all__ = ["HEAD", "REVISIONS", "SchemaTooNew", "current_revision", "migrate"]
 
-REVISIONS: tuple[str, ...] = ("0001", "0002")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
 HEAD = REVISIONS[-1]
 SCRIPTS = Path(__file__).parent
 

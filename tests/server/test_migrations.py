@@ -81,11 +81,11 @@ async def test_upgrade_from_previous_revision_keeps_data(empty_db: Database) -> 
 async def test_a_failing_migration_changes_nothing(empty_db: Database) -> None:
     await migrate(empty_db, REVISIONS[-2])
     async with empty_db.write() as connection:  # a table in the way of the next revision
-        await connection.execute(text("CREATE TABLE executions (x INTEGER)"))
+        await connection.execute(text("CREATE TABLE execution_waits (x INTEGER)"))
     with pytest.raises(Exception, match=r"(?i)exists"):
         await migrate(empty_db)
     assert await _revision(empty_db) == REVISIONS[-2]
-    assert "execution_data" not in await _tables(empty_db)
+    assert "schedule_state" not in await _tables(empty_db)
 
 
 async def test_newer_schema_refuses_to_start(tmp_path: Path) -> None:
