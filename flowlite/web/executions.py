@@ -12,6 +12,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 
 from flowlite import store
+from flowlite.api_executions import present_record
 from flowlite.errors import NotFound
 from flowlite.execution_store import delete_executions, get_summary, list_executions
 from flowlite.record import Mode, Status
@@ -22,7 +23,7 @@ from flowlite.store import Conflict
 from flowlite.web.common import html_exception_handlers, page_or_fragment
 from flowlite.web.editor import load_execution_record, node_catalog
 
-__all__ = ["ExecutionPages", "document_of_run"]
+__all__ = ["ExecutionPages", "document_of_run", "statuses_of"]
 
 PAGE_SIZE = 50
 
@@ -45,6 +46,29 @@ async def document_of_run(state: ServerState, record: dict[str, Any]) -> dict[st
     if extra:
         document = {**document, "nodes": [*document.get("nodes", []), *extra]}
     return document
+
+
+def statuses_of(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per node: the last run's status and error, and the items of each output over its runs
+    (what the canvas shows; editor.js computes the same from a record it fetches)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in record.get("nodes", {}).items():
+        runs = entry.get("runs") or []
+        if not runs:
+            continue
+        items: dict[str, int] = {}
+        for run in runs:
+            cut = run.get("truncated") or {}
+            for output, found in (run.get("outputs") or {}).items():
+                count = cut[output]["total"] if output in cut else len(found)
+                items[output] = items.get(output, 0) + count
+        error = runs[-1].get("error")
+        out[name] = {
+            "status": runs[-1].get("status"),
+            "items": items,
+            "error": error.get("message") if error else None,
+        }
+    return out
 
 
 class ExecutionPages(Controller):
@@ -90,7 +114,8 @@ class ExecutionPages(Controller):
         self, request: HTMXRequest, flowlite: ServerState, execution_id: str
     ) -> Template:
         """The execution on the canvas; an htmx request gets its summary bar only."""
-        record = await load_execution_record(flowlite, execution_id)
+        # items are paged in the data panel: here only counts are needed
+        record = present_record(flowlite, await load_execution_record(flowlite, execution_id), 0)
         running = flowlite.runner.live(execution_id) is not None and record["status"] in (
             "running",
             "queued",
@@ -100,20 +125,7 @@ class ExecutionPages(Controller):
         if request.htmx:
             return Template(template_name="executions/_summary.html", context=context)
         document = await document_of_run(flowlite, record)
-        statuses = {
-            name: {
-                "status": entry["runs"][-1]["status"] if entry.get("runs") else "",
-                "items": sum(
-                    len(items)
-                    for run in entry.get("runs", [])
-                    for items in run.get("outputs", {}).values()
-                ),
-                "error": (entry["runs"][-1].get("error") or {}).get("message")
-                if entry.get("runs")
-                else None,
-            }
-            for name, entry in record.get("nodes", {}).items()
-        }
+        statuses = statuses_of(record)
         context.update(
             document=document,
             catalog=node_catalog(flowlite.registry),

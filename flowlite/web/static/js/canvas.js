@@ -161,6 +161,7 @@
     if (this.opts.onChange) this.opts.onChange();
   };
   C.restore = function (from, to) {
+    if (this.opts.flush) this.opts.flush();
     if (!from.length) return;
     to.push(this.snapshot); this.snapshot = from.pop();
     var doc = JSON.parse(this.snapshot);
@@ -181,10 +182,12 @@
   C.addNode = function (typeName) {
     var t = this.types[typeName], from = this.selected && this.node(this.selected), pos;
     var n = { name: this.uniqueName(t.display_name), type: typeName, parameters: {} };
+    var last = this.doc.nodes[this.doc.nodes.length - 1];
     if (from) pos = [from.position[0] + COL, from.position[1]];
+    else if (last) pos = [Math.max.apply(null, this.doc.nodes.map(function (o) { return o.position[0]; })) + COL, last.position[1]];
     else {
       var r = this.el.getBoundingClientRect();
-      pos = [(r.width / 2 - this.view.x) / this.view.k - NODE_W / 2, (r.height / 2 - this.view.y) / this.view.k - HEAD_H / 2];
+      pos = [(r.width / 3 - this.view.x) / this.view.k - NODE_W / 2, (r.height / 2 - this.view.y) / this.view.k - HEAD_H / 2];
     }
     pos = [Math.round(pos[0] / GRID) * GRID, Math.round(pos[1] / GRID) * GRID];
     while (this.doc.nodes.some(function (o) { return Math.abs(o.position[0] - pos[0]) < NODE_W && Math.abs(o.position[1] - pos[1]) < 70; })) pos[1] += ROW;
@@ -192,7 +195,7 @@
     this.doc.nodes.push(n);
     this.doc.connections = this.doc.connections || [];
     if (from && t.inputs > 0 && this.outputsOf(from).length) this.doc.connections.push({ from: from.name, to: n.name });
-    this.render(); this.select(n.name, true); this.commit();
+    this.render(); this.reveal(n); this.select(n.name, true); this.commit();
     return n;
   };
   C.connect = function (from, outIndex, to, input) {
@@ -303,6 +306,14 @@
     var k = Math.max(0.2, Math.min(1.2, Math.min((r.width - 120) / (x1 - x0), (r.height - 100) / (y1 - y0))));
     this.view = { k: k, x: (r.width - (x1 - x0) * k) / 2 - x0 * k, y: (r.height - (y1 - y0) * k) / 2 - y0 * k + 10 };
     this.applyView();
+  };
+  // pan so that a node out of sight comes into view
+  C.reveal = function (n) {
+    var r = this.el.getBoundingClientRect(), v = this.view, x = n.position[0] * v.k + v.x, y = n.position[1] * v.k + v.y;
+    if (x < 20 || y < 50 || x + NODE_W * v.k > r.width - 20 || y + HEAD_H * v.k > r.height - 20) {
+      v.x = r.width / 2 - (n.position[0] + NODE_W / 2) * v.k; v.y = r.height / 2 - (n.position[1] + HEAD_H / 2) * v.k;
+      this.applyView();
+    }
   };
   C.toWorld = function (ev) {
     var r = this.el.getBoundingClientRect(), v = this.view;

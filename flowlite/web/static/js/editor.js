@@ -144,11 +144,13 @@
     this.doc.connections = this.doc.connections || [];
     var types = {};
     json('catalog-data').forEach(function (t) { types[t.type] = t; });
+    this.shortcuts = $('#panel').innerHTML;
     this.types = types; this.dirty = false; this.execution = null; this.record = null;
     this.canvas = new window.FlowCanvas($('#canvas'), this.doc, types, {
       onSelect: function (name) { self.select(name); },
       onOpen: function () { var f = $('#panel input, #panel select, #panel textarea'); if (f) f.focus(); },
-      onChange: function () { self.changed(); }
+      onChange: function () { self.changed(); },
+      flush: function () { self.flushForm(); }
     });
     this.bind();
     document.body.dataset.ready = 'true';
@@ -159,10 +161,11 @@
     var s = $('#save-state'); s.textContent = 'Unsaved changes'; s.classList.add('dirty');
     if (this.canvas.selected && !$('#node-form')) this.select(this.canvas.selected);
   };
+  E.flushForm = function () { if (this.formDirty) this.applyForm(); };
   E.select = function (name) {
+    this.flushForm();
     var panel = $('#panel'), self = this, node = name && this.canvas.node(name);
-    if (!node) { panel.hidden = true; panel.replaceChildren(); return; }
-    panel.hidden = false;
+    if (!node) { panel.innerHTML = this.shortcuts; return; }
     htmx.ajax('POST', '/editor/panel', { target: '#panel', swap: 'innerHTML', values: { node: JSON.stringify(node) } }).then(function () {
       var form = $('#node-form');
       if (form && form.dataset.node !== self.canvas.selected) return;
@@ -171,6 +174,7 @@
     if (this.execution) showData(this.canvas, this.doc, this.execution, name);
   };
   E.applyForm = function () {
+    this.formDirty = false;
     var form = $('#node-form'), node = form && this.canvas.node(form.dataset.node);
     if (!node) return;
     try {
@@ -208,6 +212,7 @@
 
   E.save = function () {
     var self = this;
+    this.flushForm(); // a change typed a moment ago is not applied yet (the form is debounced)
     this.doc.name = $('#wf-name').value.trim() || 'My workflow';
     var url = this.id ? '/api/v1/workflows/' + this.id : '/api/v1/workflows';
     return api(this.id ? 'PUT' : 'POST', url, this.doc).then(function (saved) {
@@ -242,6 +247,7 @@
     $('#run-items').focus();
   };
   E.run = function () {
+    this.flushForm();
     var self = this, text = $('#run-items').value, items;
     try { items = text.trim() ? JSON.parse(text) : null; } catch (e) { $('#run-error').textContent = 'The input is not valid JSON: ' + e.message; return false; }
     localStorage.setItem('flowlite-run-' + (this.id || 'new'), text);
@@ -301,7 +307,8 @@
 
   E.bind = function () {
     var self = this, canvas = this.canvas, panel = $('#panel');
-    var commitForm = debounce(function () { self.applyForm(); }, 250), previewLater = debounce(function (i) { self.preview(i); }, 250);
+    var flushLater = debounce(function () { self.flushForm(); }, 250);
+    var commitForm = function () { self.formDirty = true; flushLater(); }, previewLater = debounce(function (i) { self.preview(i); }, 250);
     $('#save').addEventListener('click', function () { self.save().catch(function () {}); });
     $('#run').addEventListener('click', function () { self.openRun(null); });
     $('#active').addEventListener('click', function () { self.setActive(this.getAttribute('aria-checked') !== 'true'); });
@@ -330,7 +337,11 @@
     });
     search.addEventListener('keydown', function (ev) {
       var first = document.querySelector('.palette-item:not([hidden])');
-      if (ev.key === 'Enter' && first) { ev.preventDefault(); first.click(); }
+      if (ev.key === 'Escape') { this.value = ''; this.dispatchEvent(new Event('input')); }
+      if (ev.key === 'Enter' && first) {
+        ev.preventDefault(); first.click();
+        this.value = ''; this.dispatchEvent(new Event('input'));
+      }
       if (ev.key === 'ArrowDown' && first) { ev.preventDefault(); first.focus(); }
     });
     $('#palette-list').addEventListener('click', function (ev) {
@@ -344,7 +355,7 @@
       if (ev.target.classList.contains('expr')) previewLater(ev.target);
     });
     panel.addEventListener('change', function (ev) {
-      if (ev.target.id !== 'node-name') { commitForm(); return; }
+      if (ev.target.id !== 'node-name') { self.applyForm(); return; }
       var form = $('#node-form'), old = form.dataset.node;
       if (canvas.rename(old, ev.target.value)) { form.dataset.node = ev.target.value.trim(); ev.target.value = form.dataset.node; }
       else { flash('A node name must be unique and not empty.', 'error'); ev.target.value = old; }
@@ -381,9 +392,10 @@
       var mod = ev.ctrlKey || ev.metaKey, k = ev.key;
       if (mod && k.toLowerCase() === 's') { ev.preventDefault(); self.save().catch(function () {}); return; }
       if (mod && k === 'Enter') { ev.preventDefault(); self.openRun(null); return; }
-      if (typing(ev.target) || $('#run-dialog').open) return;
+      if ($('#run-dialog').open) return;
+      if (k === 'Escape' && ev.target !== search) { canvas.select(null); canvas.el.focus(); return; }
+      if (typing(ev.target)) return;
       if (k === '/') { ev.preventDefault(); search.focus(); search.select(); return; }
-      if (k === 'Escape') { canvas.select(null); canvas.el.focus(); return; }
       if (k === 'F2' && canvas.selected) { ev.preventDefault(); var nm = $('#node-name'); if (nm) { nm.focus(); nm.select(); } return; }
       if (k === 'Enter' && ev.target.closest('.node')) { ev.preventDefault(); var f = $('#panel .params input, #panel .params select, #panel .params textarea'); if (f) f.focus(); return; }
       if (canvas.key(ev)) ev.preventDefault();
