@@ -27,6 +27,7 @@ from flowlite import store
 from flowlite.errors import ExpressionError, NotFound, UserError
 from flowlite.execution_store import load_record
 from flowlite.expressions import EvalContext, compile_value
+from flowlite.problems import exception_handlers as problem_handlers
 from flowlite.record import Mode
 from flowlite.registry import Registry
 from flowlite.runner import Unavailable, record_document
@@ -309,7 +310,7 @@ class EditorController(Controller):
             context["kind"] = type(result).__name__ if result is not None else "null"
         return Template(template_name="editor/_preview.html", context=context)
 
-    @post("/run", status_code=202)
+    @post("/run", status_code=202, exception_handlers=problem_handlers())
     async def run_draft(
         self, request: Request[Any, Any, Any], flowlite: ServerState, data: DraftRun
     ) -> DraftStarted:

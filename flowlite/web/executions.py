@@ -4,6 +4,7 @@ retry, cancel and delete."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlparse
 
 from litestar import Controller, Response, delete, get, post
 from litestar.enums import RequestEncodingType
@@ -169,10 +170,7 @@ class ExecutionPages(Controller):
         await get_summary(flowlite.db, execution_id)
         await delete_executions(flowlite.db, [execution_id])
         remove_execution_files(flowlite.config.executions_dir / execution_id)
-        if (
-            request.htmx
-            and request.htmx.current_url_abs_path
-            and (request.htmx.current_url_abs_path.startswith(f"/executions/{execution_id}"))
-        ):
+        page = urlparse(request.headers.get("hx-current-url", "")).path
+        if page.rstrip("/") == f"/executions/{execution_id}":
             return ClientRedirect("/executions")
         return Response("", media_type="text/html")

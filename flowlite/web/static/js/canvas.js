@@ -4,7 +4,7 @@
    onSelect(name|null), onChange() after every edit (undo/redo keep JSON snapshots). */
 (function () {
   'use strict';
-  var NODE_W = 200, HEAD_H = 52, PORT_GAP = 24, GRID = 10, COL = 270, ROW = 110;
+  var NODE_W = 200, HEAD_H = 52, PORT_GAP = 24, GRID = 10, COL = 300, ROW = 110;
   var esc = function (s) {
     return String(s).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; });
   };
@@ -115,7 +115,8 @@
       var p = self.edgeEnds(e);
       if (!p) return;
       var d = self.curve(p[0], p[1], p[2], p[3]), st = self.statuses[e.from], a = self.node(e.from);
-      var name = self.outputsOf(a)[self.outputIndex(a, e)], n = st && st.items ? st.items[name] : undefined;
+      // a node with several outputs shows its counts on its output labels already
+      var outs = self.outputsOf(a), name = outs[self.outputIndex(a, e)], n = st && st.items && outs.length === 1 ? st.items[name] : undefined;
       out.push('<g data-edge="' + i + '"><path class="edge-hit" d="' + d + '"/><path class="edge' +
         (i === self.selectedEdge ? ' selected' : '') + (n ? ' ran' : '') + '" d="' + d + '"/>' +
         (n !== undefined ? '<text class="edge-label" x="' + ((p[0] + p[2]) / 2) + '" y="' + ((p[1] + p[3]) / 2 - 6) + '" text-anchor="middle">' + n + ' item' + (n === 1 ? '' : 's') + '</text>' : '') + '</g>');
