@@ -20,7 +20,7 @@
     this.bind();
     if (this.doc.nodes.some(function (n) { return !n.position; })) this.layout(true);
     this.render();
-    this.fit();
+    this.fit(0.5);
   }
   var C = Canvas.prototype;
 
@@ -296,7 +296,8 @@
     var r = this.el.getBoundingClientRect();
     this.zoomAt(factor, r.width / 2, r.height / 2);
   };
-  C.fit = function () {
+  // show every node; with `least`, never zoom out below it and show the start of the flow instead
+  C.fit = function (least) {
     var nodes = this.doc.nodes, r = this.el.getBoundingClientRect();
     if (!nodes.length || !r.width) return;
     var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -306,6 +307,10 @@
     });
     var k = Math.max(0.2, Math.min(1.2, Math.min((r.width - 120) / (x1 - x0), (r.height - 100) / (y1 - y0))));
     this.view = { k: k, x: (r.width - (x1 - x0) * k) / 2 - x0 * k, y: (r.height - (y1 - y0) * k) / 2 - y0 * k + 10 };
+    if (least && k < least) {
+      k = least;
+      this.view = { k: k, x: 60 - x0 * k, y: (r.height - Math.min(y1 - y0, r.height / k) * k) / 2 - y0 * k + 10 };
+    }
     this.applyView();
   };
   // pan so that a node out of sight comes into view
@@ -407,7 +412,7 @@
     return nodeEl ? nodeEl.querySelector('.port[data-in]') : null;
   };
   C.actions = {
-    undo: C.undo, redo: C.redo, fit: C.fit, layout: function () { this.layout(false); },
+    undo: C.undo, redo: C.redo, fit: function () { this.fit(); }, layout: function () { this.layout(false); },
     'zoom-in': function () { this.zoom(1.2); }, 'zoom-out': function () { this.zoom(1 / 1.2); }
   };
   // keys on the canvas; returns true when handled
