@@ -81,6 +81,15 @@
     }
     source.addEventListener('execution_finished', finish);
     source.onerror = function () { if (source.readyState === EventSource.CLOSED || !ended) finish(); };
+    // an execution that ended before the stream was subscribed sends nothing more: look
+    (function check() {
+      setTimeout(function () {
+        if (ended) return;
+        api('GET', '/api/v1/executions/' + encodeURIComponent(id) + '?items=0').then(function (r) {
+          if (['running', 'queued', 'waiting'].indexOf(r.status) < 0) finish(); else check();
+        }, check);
+      }, 1000);
+    })();
   }
 
   /* --- the node panel's form, read back into the node ---------------------------------- */
