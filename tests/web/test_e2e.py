@@ -181,3 +181,83 @@ def test_list_import_history_and_keyboard(page: Any, live_server: LiveServer) ->
     page.wait_for_selector(".d-add")
     assert "orders-v2" in page.inner_text(".d-add")
     screenshot(page, "08-versions")
+
+
+FAILING = {
+    "name": "Failing",
+    "nodes": [
+        {"name": "Start", "type": "manual_trigger"},
+        {
+            "name": "Check",
+            "type": "stop_and_error",
+            "parameters": {"message": "total is {{ json.total }}"},
+        },
+    ],
+    "connections": [{"from": "Start", "to": "Check"}],
+}
+
+
+def test_errors_pins_live_list_and_unsaved_warning(page: Any, live_server: LiveServer) -> None:
+    created = live_server.http.post("/api/v1/workflows", json=FAILING).json()
+    page.goto(f"{live_server.url}/executions")
+    page.wait_for_selector(".page-head")
+    live_server.http.post(f"/api/v1/workflows/{created['id']}/run", json={"items": {"total": 3}})
+    # the list follows new executions without a reload
+    page.locator("tbody tr", has_text="Failing").first.wait_for()
+    assert "total is 3" in page.inner_text("tbody tr")
+
+    page.goto(f"{live_server.url}/workflows/{created['id']}")
+    page.wait_for_selector("body[data-ready]")
+    page.click("#run")
+    page.fill("#run-items", '{"total": 42}')
+    page.click('#run-form button[value="run"]')
+    page.wait_for_selector(f"{node('Check')}.st-error")
+    assert page.inner_text(f"{node('Check')} .node-error") == "total is 42"
+    page.wait_for_selector("#flash .alert-error")
+    assert "The run failed at “Check”: total is 42" in page.inner_text("#flash")
+    page.click(node("Check"))
+    page.wait_for_selector('#data .data-node:text-is("Check")')
+    assert "total is 42" in page.inner_text("#data .alert-error")
+    screenshot(page, "09-editor-error")
+
+    # pin the trigger's output: the next run uses it, whatever the test input says
+    page.click(node("Start"))
+    page.wait_for_selector('#data .data-node:text-is("Start")')
+    page.click("#data [data-pin]")
+    page.wait_for_selector(f"{node('Start')}.pinned")
+    assert page.inner_text("#data [data-pin]") == "Unpin output"
+    page.click("#run")
+    page.fill("#run-items", '{"total": 1}')
+    page.click('#run-form button[value="run"]')
+    page.wait_for_function(
+        "document.querySelector('.node[data-name=\"Check\"] .node-error').textContent === 'total is 42'"
+        " && !document.querySelector('#run').disabled"
+    )
+
+    # disable with D, duplicate with Ctrl+D; leaving with unsaved changes asks first
+    page.focus(node("Check"))
+    page.keyboard.press("d")
+    page.wait_for_selector(f"{node('Check')}.disabled")
+    page.keyboard.press("Control+d")
+    page.wait_for_selector(node("Check 2"))
+    dialogs: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(300)
+    assert dialogs == ["beforeunload"]
+    pinned = live_server.http.get(f"/api/v1/workflows/{created['id']}").json()["document"]
+    assert "pinned" not in pinned  # nothing was saved
+
+
+def test_import_page_screenshot(page: Any, live_server: LiveServer) -> None:
+    page.goto(f"{live_server.url}/workflows/import")
+    page.fill("#import-text", "name: Broken\nnodes:\n  - {name: A, type: nope}\n")
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.wait_for_selector("#import .alert-error")
+    assert "unknown node type 'nope'" in page.inner_text("#import .alert-error")
+    screenshot(page, "10-import-problems")
