@@ -149,10 +149,14 @@ class ExecutionController(Controller):
 
         async def stream() -> AsyncIterator[ServerSentEventMessage]:
             try:
-                yield ServerSentEventMessage(comment="connected")
+                yield ServerSentEventMessage(comment="connected", data=None)
                 while True:
                     event = await subscription.get(PING_SECONDS)
-                    yield ServerSentEventMessage(comment="ping") if event is None else _sse(event)
+                    yield (
+                        ServerSentEventMessage(comment="ping", data=None)
+                        if event is None
+                        else _sse(event)
+                    )
             finally:
                 subscription.close()
 
@@ -237,8 +241,12 @@ class ExecutionController(Controller):
     async def cancel(self, flowlite: ServerState, execution_id: str) -> Accepted:
         """Cancel a running execution (its status becomes ``canceled``)."""
         if not flowlite.runner.cancel(execution_id):
-            summary = await get_summary(flowlite.db, execution_id)
-            raise Conflict(f"execution {execution_id!r} is not running ({summary.status})")
+            live = flowlite.runner.live(execution_id)
+            if live is not None:
+                status = str(live[0].status)
+            else:
+                status = (await get_summary(flowlite.db, execution_id)).status
+            raise Conflict(f"execution {execution_id!r} is not running ({status})")
         return Accepted(execution_id, "canceling", f"/api/v1/executions/{execution_id}")
 
     @get("/{execution_id:str}/events")
@@ -261,11 +269,11 @@ class ExecutionController(Controller):
                     state = msgspec.to_builtins(final) if final else {"id": execution_id}
                     yield _sse({"event": "execution_finished", **state})
                     return
-                yield ServerSentEventMessage(comment="connected")
+                yield ServerSentEventMessage(comment="connected", data=None)
                 while True:
                     event = await subscription.get(PING_SECONDS)
                     if event is None:
-                        yield ServerSentEventMessage(comment="ping")
+                        yield ServerSentEventMessage(comment="ping", data=None)
                         continue
                     yield _sse(event)
                     if event["event"] == "execution_finished":

@@ -18,6 +18,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Parameter
 
 from flowlite import store
+from flowlite.activation import change_workflow
 from flowlite.api_executions import present_record
 from flowlite.errors import NotFound
 from flowlite.execution_store import load_record
@@ -157,19 +158,35 @@ class WorkflowController(Controller):
     ) -> WorkflowDetail:
         """Save a new version of the workflow."""
         document = await read_document(request)
-        return await store.update_workflow(flowlite.db, workflow_id, document, flowlite.registry)
+        return await change_workflow(
+            flowlite.triggers,
+            workflow_id,
+            lambda: store.update_workflow(flowlite.db, workflow_id, document, flowlite.registry),
+            document=document,
+        )
 
     @patch("/{workflow_id:str}")
     async def set_active(
         self, flowlite: ServerState, workflow_id: str, data: ActiveChange
     ) -> WorkflowDetail:
-        """Activate or deactivate the workflow."""
-        return await store.set_active(flowlite.db, workflow_id, data.active)
+        """Activate or deactivate the workflow (activating registers its triggers; 409 when a
+        webhook path is taken by another active workflow)."""
+        return await change_workflow(
+            flowlite.triggers,
+            workflow_id,
+            lambda: store.set_active(flowlite.db, workflow_id, data.active),
+            active=data.active,
+        )
 
     @delete("/{workflow_id:str}")
     async def delete_workflow(self, flowlite: ServerState, workflow_id: str) -> None:
         """Delete the workflow and its versions; its executions stay until pruned."""
-        await store.delete_workflow(flowlite.db, workflow_id)
+        await change_workflow(
+            flowlite.triggers,
+            workflow_id,
+            lambda: store.delete_workflow(flowlite.db, workflow_id),
+            active=False,
+        )
 
     @get("/{workflow_id:str}/versions")
     async def list_versions(self, flowlite: ServerState, workflow_id: str) -> list[VersionSummary]:
@@ -198,7 +215,13 @@ class WorkflowController(Controller):
         self, flowlite: ServerState, workflow_id: str, number: VersionNumber
     ) -> WorkflowDetail:
         """Save an old version's document as the newest version."""
-        return await store.restore_version(flowlite.db, workflow_id, number, flowlite.registry)
+        old = await store.get_version(flowlite.db, workflow_id, number)
+        return await change_workflow(
+            flowlite.triggers,
+            workflow_id,
+            lambda: store.restore_version(flowlite.db, workflow_id, number, flowlite.registry),
+            document=old.document,
+        )
 
     @post("/{workflow_id:str}/run", status_code=202)
     async def run_workflow(

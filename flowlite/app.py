@@ -22,21 +22,24 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from flowlite import __version__
+from flowlite.activation import Triggers
 from flowlite.api_executions import ExecutionController
 from flowlite.api_system import DocsPagePlugin, JsonRenderPlugin, healthz, readyz, version
 from flowlite.api_workflows import WorkflowController
 from flowlite.config import Config
 from flowlite.db import open_database
 from flowlite.events import EventHub
-from flowlite.execution_store import recover_crashed
 from flowlite.migrations import migrate
 from flowlite.problems import exception_handlers
+from flowlite.queueing import recover_running
 from flowlite.registry import Registry
 from flowlite.retention import retention_loop
 from flowlite.runner import Runner
+from flowlite.schedules import Clock
 from flowlite.sdk import Item
 from flowlite.state import ServerState
 from flowlite.web import htmx_plugin, template_config, web_route_handlers
+from flowlite.webhooks import ROUTES as WEBHOOK_ROUTES
 from flowlite.writer import ExecutionWriter
 
 __all__ = ["SandboxRunner", "create_app", "start_server", "stop_server"]
@@ -86,15 +89,18 @@ class SandboxRunner:
             self._pool = None
 
 
-async def start_server(config: Config, registry: Registry | None = None) -> ServerState:
-    """Open, migrate and recover the database, and start what executions need."""
+async def start_server(
+    config: Config, registry: Registry | None = None, *, clock: Clock | None = None
+) -> ServerState:
+    """Open, migrate and recover the database, and start what executions need; register the
+    triggers of active workflows (``clock`` replaces the time of schedules, for tests)."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     db = open_database(config.url)
     try:
         before, after = await migrate(db)
         if before != after:
             log.info("database schema migrated from %s to %s", before or "empty", after)
-        crashed = await recover_crashed(db)
+        crashed = await recover_running(db)  # queued and waiting ones go on
         if crashed:
             log.warning(
                 "%d execution(s) left running by a stopped process: marked crashed", len(crashed)
@@ -110,12 +116,20 @@ async def start_server(config: Config, registry: Registry | None = None) -> Serv
     state = ServerState(config, db, runner.engine.registry, hub, runner)
     state.background = [asyncio.get_running_loop().create_task(retention_loop(config, db))]
     state.sandbox = sandbox
+    state.triggers = Triggers(config, db, runner, clock)
+    try:
+        await state.triggers.start()
+    except BaseException:
+        await stop_server(state)
+        raise
     return state
 
 
 async def stop_server(state: ServerState) -> None:
     """Let running executions finish (up to the deadline), store everything, close."""
     try:
+        if state.triggers is not None:
+            await state.triggers.stop()
         await state.runner.shutdown(state.config.shutdown_timeout)
     finally:
         for task in state.background:
@@ -132,12 +146,15 @@ def _provide_state(state: State) -> ServerState:
     return server
 
 
-def create_app(config: Config, *, registry: Registry | None = None) -> Litestar:
-    """The Litestar application serving the API under ``/api/v1``."""
+def create_app(
+    config: Config, *, registry: Registry | None = None, clock: Clock | None = None
+) -> Litestar:
+    """The Litestar application serving the API under ``/api/v1`` and webhooks under
+    ``/webhook``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        server = await start_server(config, registry)
+        server = await start_server(config, registry, clock=clock)
         app.state.flowlite = server
         try:
             yield
@@ -152,6 +169,7 @@ def create_app(config: Config, *, registry: Registry | None = None) -> Litestar:
             readyz,
             version,
             *web_route_handlers(),
+            *WEBHOOK_ROUTES,
         ],
         lifespan=[lifespan],
         dependencies={"flowlite": Provide(_provide_state, sync_to_thread=False)},

@@ -113,6 +113,36 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds running executions get to finish when the server stops.",
     ),
     Setting("log_level", "str", "info", "Log level: debug, info, warning, error."),
+    Setting(
+        "wait_threshold_seconds",
+        "float",
+        65.0,
+        "A `wait` longer than this parks its execution in the database (status `waiting`) instead of holding it in memory.",
+    ),
+    Setting(
+        "schedule_grace_seconds",
+        "float",
+        30.0,
+        "A schedule slot handled up to this many seconds late still fires; older slots are missed and follow the trigger's `misfire` policy.",
+    ),
+    Setting(
+        "concurrency_limit",
+        "int",
+        0,
+        "Production executions (webhook, schedule) running at once; more wait in the queue (0: no limit).",
+    ),
+    Setting(
+        "workflow_concurrency_limit",
+        "int",
+        0,
+        "Production executions of one workflow running at once; more wait in the queue (0: no limit).",
+    ),
+    Setting(
+        "webhook_test_seconds",
+        "float",
+        120.0,
+        "How long a test webhook URL (`/webhook-test/...`) listens after the editor asks for it.",
+    ),
 )
 
 
@@ -135,6 +165,11 @@ class Config:
     max_body_bytes: int = 16 * MiB
     shutdown_timeout: float = 30.0
     log_level: str = "info"
+    wait_threshold_seconds: float = 65.0
+    schedule_grace_seconds: float = 30.0
+    concurrency_limit: int = 0
+    workflow_concurrency_limit: int = 0
+    webhook_test_seconds: float = 120.0
 
     @property
     def url(self) -> str:
@@ -231,6 +266,12 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{name}: must be at least 1")
     if config.retention_interval <= 0 or config.shutdown_timeout < 0:
         raise ConfigError("retention_interval must be positive and shutdown_timeout not negative")
+    for name in ("concurrency_limit", "workflow_concurrency_limit"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name}: must not be negative (0: no limit)")
+    for name in ("wait_threshold_seconds", "schedule_grace_seconds", "webhook_test_seconds"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name}: must not be negative")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log_level: {config.log_level!r} is not debug, info, warning or error")
 

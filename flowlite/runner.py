@@ -11,27 +11,31 @@ ends.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import re
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from flowlite.config import Config
 from flowlite.db import Database
-from flowlite.errors import FlowliteError
+from flowlite.errors import FlowliteError, NotFound, UserError
 from flowlite.events import EventHub
 from flowlite.execution_store import encode_blob
 from flowlite.executor import CodeRunner, Engine, Execution
 from flowlite.model import Workflow, workflow_from_dict
 from flowlite.record import ErrorInfo, ExecutionRecord, Mode, NodeRun, Status
 from flowlite.registry import Registry
-from flowlite.sdk import Item
+from flowlite.sdk import Item, WebhookResponse
 from flowlite.spill import SpillRef, remove_execution_files, spill_output
 from flowlite.store import find_workflow, new_id
 from flowlite.writer import ExecutionWriter
 
-__all__ = ["Runner", "Unavailable", "record_document"]
+__all__ = ["Runner", "Unavailable", "env_credentials", "record_document"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,25 @@ def record_document(record: ExecutionRecord, spilled: Spilled | None) -> Any:
     return data
 
 
+async def env_credentials(reference: str, *, workflow_id: str | None) -> dict[str, Any]:
+    """The credential named ``reference`` from the variable ``FLOWLITE_CREDENTIAL_<NAME>`` (the
+    name upper-cased, other characters than letters and digits as ``_``), holding a JSON object.
+
+    The interim credential source until the credential store exists; it replaces this function.
+    """
+    variable = "FLOWLITE_CREDENTIAL_" + re.sub(r"[^A-Za-z0-9]", "_", reference).upper()
+    text = os.environ.get(variable)
+    if text is None:
+        raise NotFound(f"credential {reference!r} is not set: define {variable} (a JSON object)")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise UserError(f"credential {reference!r}: {variable} does not hold a JSON object")
+    return value
+
+
 def _item_count(record: ExecutionRecord) -> int:
     return sum(
         len(items)
@@ -64,6 +87,11 @@ def _item_count(record: ExecutionRecord) -> int:
         for run in node.runs
         for items in run.outputs.values()
     )
+
+
+def _ignore(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # logged by the writer; retrieved so asyncio does not warn
 
 
 class Runner:
@@ -85,6 +113,7 @@ class Runner:
         self.engine = Engine(
             registry,
             resolver=self._resolve,
+            credentials=env_credentials,
             code_runner=code_runner,
             listener=self,
             timezone=config.timezone,
@@ -100,6 +129,8 @@ class Runner:
         self._storing: dict[str, tuple[ExecutionRecord, asyncio.Future[None]]] = {}
         self._abandoned: set[str] = set()
         self._workflows: OrderedDict[tuple[str, int], Workflow] = OrderedDict()
+        #: executions whose row is stored already (queued, or waiting to resume): updated, not inserted
+        self._prestored: set[str] = set()
 
     # -- starting -----------------------------------------------------------------------
     def workflow(self, workflow_id: str, version: int, document: dict[str, Any]) -> Workflow:
@@ -127,23 +158,49 @@ class Runner:
         retry_of: str | None = None,
         seed: dict[str, list[Item]] | None = None,
         active: bool = False,
+        execution_id: str | None = None,
+        stored: bool = False,
+        responder: Callable[[WebhookResponse], None] | None = None,
+        workflow: Workflow | None = None,
+        resume: ExecutionRecord | None = None,
     ) -> Execution:
-        """Validate and start an execution in the background; returns it (its id is set)."""
+        """Validate and start an execution in the background; returns it (its id is set).
+
+        Triggers pass: ``execution_id`` made in advance; ``stored`` when its row exists already
+        (a queued execution, or a waiting one); ``responder`` for `respond_to_webhook`;
+        ``workflow``, a parsed document used instead of the stored version (a test webhook
+        runs the editor's draft); ``resume``, the record of a `waiting` execution to continue
+        (``items``, when given, are the wait node's output).
+        """
         if not self.accepting:
             raise Unavailable("the server is shutting down and starts no new execution")
-        execution = self.engine.prepare(
-            self.workflow(workflow_id, version, document),
-            workflow_id=workflow_id,
-            workflow_version=version,
-            mode=mode,
-            items=items,
-            start=start,
-            active=active,
-        )
+        parsed = workflow if workflow is not None else self.workflow(workflow_id, version, document)
+        try:
+            if resume is not None:
+                execution = self.engine.resume(
+                    parsed, resume, items, responder=responder, active=active
+                )
+            else:
+                execution = self.engine.prepare(
+                    parsed,
+                    workflow_id=workflow_id,
+                    workflow_version=version,
+                    mode=mode,
+                    items=items,
+                    start=start,
+                    active=active,
+                    execution_id=execution_id,
+                    responder=responder,
+                )
+        except NotFound as exc:  # a start node that does not exist: a bad request, not a 404
+            raise UserError(exc.message) from None
         if seed:
             # outputs of the nodes that ran before, so that expressions such as node("X") work
             execution._latest.update(seed)
-        self._meta[execution.id] = (retry_of, {"items": items, "start": start})
+        if stored:
+            self._prestored.add(execution.id)
+        else:
+            self._meta[execution.id] = (retry_of, {"items": items, "start": start})
         task = asyncio.get_running_loop().create_task(self._run(execution))
         self._runs[execution.id] = task
         task.add_done_callback(lambda _: self._runs.pop(execution.id, None))
@@ -162,6 +219,10 @@ class Runner:
         if task is None:
             return None
         return await asyncio.shield(task)
+
+    def task(self, execution_id: str) -> asyncio.Task[ExecutionRecord] | None:
+        """The task running an execution this process started (done once it is stored)."""
+        return self._runs.get(execution_id)
 
     def live(self, execution_id: str) -> tuple[ExecutionRecord, Spilled] | None:
         """The in-memory record of an execution that runs now or is not stored yet."""
@@ -188,6 +249,10 @@ class Runner:
         if task is not None:
             self._tasks[execution.id] = task
         record = execution.record
+        if execution.id in self._prestored:
+            self._prestored.discard(execution.id)
+            self._mark_running(execution)
+            return
         retry_of, inputs = self._meta.pop(
             execution.id, (None, {"items": execution.trigger_items, "start": None})
         )
@@ -207,6 +272,22 @@ class Runner:
         self.writer.insert(row, encode_blob(inputs))
         if self.hub.has_subscribers(execution.id):
             self.hub.publish(execution.id, {"event": "execution_started", **row})
+
+    def _mark_running(self, execution: Execution) -> None:
+        """A stored execution (queued, or waiting) starts: its row becomes ``running``."""
+        record = execution.record
+        columns = {
+            "status": str(record.status),
+            "finished_at": None,
+            "error_message": None,
+            "error_node": None,
+        }
+        blob = encode_blob(record_document(record, None))
+        # the writer's update of an existing row; nobody waits for this one
+        self.writer.finish(execution.id, columns, blob, False).add_done_callback(_ignore)
+        if self.hub.has_subscribers(execution.id):
+            event = {"event": "execution_started", "id": execution.id, **columns}
+            self.hub.publish(execution.id, event)
 
     def node_started(self, execution: Execution, node: str, run_index: int) -> None:
         if self.hub.has_subscribers(execution.id):

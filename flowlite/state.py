@@ -26,3 +26,6 @@ class ServerState:
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     #: the sandbox pool's code runner, closed at shut-down
     sandbox: Any = None
+    #: webhooks, schedules, waits and the execution queue (a flowlite.activation.Triggers;
+    #: typed Any because handler signatures resolve these annotations at run time)
+    triggers: Any = None

@@ -36,6 +36,7 @@ class _Pending:
     record: dict[str, Any] | None = None
     discard: bool = False
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    settled: bool = False
 
 
 class ExecutionWriter:
@@ -45,6 +46,8 @@ class ExecutionWriter:
         self.db = db
         self.max_batch = max_batch
         self._pending: dict[str, _Pending] = {}
+        #: the batch being committed now
+        self._inflight: dict[str, _Pending] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -99,6 +102,16 @@ class ExecutionWriter:
         waiters = [self._waiter(entry) for entry in self._pending.values()]
         await asyncio.gather(*waiters, return_exceptions=True)
 
+    def written(self, execution_id: str) -> asyncio.Future[None]:
+        """Resolves when every write queued so far for the execution is committed (at once
+        when none is pending). A webhook answers only after its execution is stored."""
+        entry = self._pending.get(execution_id) or self._inflight.get(execution_id)
+        if entry is None or entry.settled:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            future.set_result(None)
+            return future
+        return self._waiter(entry)
+
     @property
     def queued(self) -> int:
         return len(self._pending)
@@ -123,7 +136,11 @@ class ExecutionWriter:
                 batch: dict[str, _Pending] = {}
                 for key in list(self._pending)[: self.max_batch]:
                     batch[key] = self._pending.pop(key)
-                await self._commit(batch)
+                self._inflight = batch
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._inflight = {}
             if self._closing:
                 return
 
@@ -144,6 +161,7 @@ class ExecutionWriter:
     @staticmethod
     def _settle(entries: Any, error: BaseException | None) -> None:
         for entry in entries:
+            entry.settled = True
             for future in entry.waiters:
                 if not future.done():
                     if error is None:
