@@ -16,7 +16,7 @@ from flowlite.record import ErrorInfo, ExecutionRecord, Mode, NodeRun
 from flowlite.registry import Registry
 from flowlite.sdk import Item, NodeContext, NodeType, Outputs, Param, as_items
 
-__all__ = ["NodeResult", "TestSource", "as_items", "run_node", "run_workflow", "test_registry"]
+__all__ = ["NodeResult", "TestSource", "node_problems", "run_node", "run_workflow", "test_registry"]
 
 
 class TestSource(NodeType):
@@ -100,6 +100,15 @@ async def run_node(
         record = await engine.execute(workflow, mode=Mode.CLI)
     runs = record.nodes.get("Node")
     return NodeResult(record, runs.runs[0] if runs and runs.runs else None)
+
+
+def node_problems(type_name: str, parameters: dict[str, Any], **node_fields: Any) -> list[str]:
+    """The validation problems of one node ``N`` of ``type_name``, as text."""
+    from flowlite.validation import problems_of
+
+    node = {"name": "N", "type": type_name, "parameters": parameters, **node_fields}
+    workflow = workflow_from_dict({"name": "w", "nodes": [node]})
+    return [str(p) for p in problems_of(workflow, test_registry())]
 
 
 async def run_workflow(

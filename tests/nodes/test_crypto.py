@@ -9,28 +9,11 @@ from typing import Any
 
 import pytest
 
-from flowlite.model import workflow_from_dict
-from flowlite.testing import NodeResult, run_node, run_workflow, test_registry
-from flowlite.validation import problems_of
+from flowlite.testing import node_problems, run_node
 
 
 def problems(parameters: dict[str, Any]) -> list[str]:
-    workflow = workflow_from_dict(
-        {"name": "w", "nodes": [{"name": "N", "type": "crypto", "parameters": parameters}]}
-    )
-    return [str(p) for p in problems_of(workflow, test_registry())]
-
-
-async def run_alone(type_name: str, parameters: dict[str, Any], items: list[Any]) -> NodeResult:
-    """Run the node as the workflow's start node: unlike `run_node`, it then runs on no items
-    too (an empty output of a source node schedules nothing)."""
-    record, _ = await run_workflow(
-        {"name": "w", "nodes": [{"name": "Node", "type": type_name, "parameters": parameters}]},
-        items,
-    )
-    runs = record.nodes["Node"].runs
-    assert len(runs) == 1
-    return NodeResult(record, runs[0])
+    return node_problems("crypto", parameters)
 
 
 @pytest.mark.parametrize("algorithm", ["md5", "sha1", "sha256", "sha512", "sha3_256"])
@@ -107,7 +90,7 @@ async def test_keeps_binary_and_empty_input() -> None:
     binary = {"f": {"mime_type": "text/plain", "size": 1, "data": "YQ=="}}
     result = await run_node("crypto", {"value": "a"}, [{"json": {}, "binary": binary}])
     assert result.outputs["main"][0]["binary"] == binary
-    assert (await run_alone("crypto", {"value": "a"}, [])).json() == []
+    assert (await run_node("crypto", {"value": "a"}, [])).json() == []
 
 
 async def test_null_value_fails_per_item() -> None:

@@ -7,30 +7,13 @@ from typing import Any
 
 import pytest
 
-from flowlite.model import workflow_from_dict
-from flowlite.testing import NodeResult, run_node, run_workflow, test_registry
-from flowlite.validation import problems_of
+from flowlite.testing import NodeResult, node_problems, run_node, run_workflow
 
 MOMENT = "2026-11-21T10:47:30Z"  # a Saturday, ISO week 47
 
 
 def problems(parameters: dict[str, Any]) -> list[str]:
-    workflow = workflow_from_dict(
-        {"name": "w", "nodes": [{"name": "N", "type": "date_time", "parameters": parameters}]}
-    )
-    return [str(p) for p in problems_of(workflow, test_registry())]
-
-
-async def run_alone(type_name: str, parameters: dict[str, Any], items: list[Any]) -> NodeResult:
-    """Run the node as the workflow's start node: unlike `run_node`, it then runs on no items
-    too (an empty output of a source node schedules nothing)."""
-    record, _ = await run_workflow(
-        {"name": "w", "nodes": [{"name": "Node", "type": type_name, "parameters": parameters}]},
-        items,
-    )
-    runs = record.nodes["Node"].runs
-    assert len(runs) == 1
-    return NodeResult(record, runs[0])
+    return node_problems("date_time", parameters)
 
 
 async def date_time(parameters: dict[str, Any], items: list[Any], **node: Any) -> NodeResult:
@@ -364,7 +347,7 @@ async def test_keeps_binary_and_handles_empty_input() -> None:
         [{"json": {"d": MOMENT}, "binary": binary}],
     )
     assert result.outputs["main"] == [{"json": {"d": MOMENT, "day": 21}, "binary": binary}]
-    empty = await run_alone("date_time", {"operation": "now"}, [])
+    empty = await run_node("date_time", {"operation": "now"}, [])
     assert empty.json() == []
 
 

@@ -7,29 +7,8 @@ from typing import Any
 import pytest
 
 from flowlite.errors import WorkflowInvalid
-from flowlite.model import workflow_from_dict
-from flowlite.testing import NodeResult, run_node, run_workflow, test_registry
-from flowlite.validation import problems_of
-
-
-def problems(type_name: str, parameters: dict[str, Any]) -> list[str]:
-    workflow = workflow_from_dict(
-        {"name": "w", "nodes": [{"name": "N", "type": type_name, "parameters": parameters}]}
-    )
-    return [str(p) for p in problems_of(workflow, test_registry())]
-
-
-async def run_alone(type_name: str, parameters: dict[str, Any], items: list[Any]) -> NodeResult:
-    """Run the node as the workflow's start node: unlike `run_node`, it then runs on no items
-    too (an empty output of a source node schedules nothing)."""
-    record, _ = await run_workflow(
-        {"name": "w", "nodes": [{"name": "Node", "type": type_name, "parameters": parameters}]},
-        items,
-    )
-    runs = record.nodes["Node"].runs
-    assert len(runs) == 1
-    return NodeResult(record, runs[0])
-
+from flowlite.testing import node_problems as problems
+from flowlite.testing import run_node
 
 # --- sort --------------------------------------------------------------------------------------
 
@@ -98,7 +77,7 @@ async def test_sort_random_is_a_permutation_and_repeatable_with_a_seed() -> None
 
 
 async def test_sort_empty_and_single_input() -> None:
-    assert (await run_alone("sort", {"by": [{"field": "n"}]}, [])).json() == []
+    assert (await run_node("sort", {"by": [{"field": "n"}]}, [])).json() == []
     assert (await run_node("sort", {"by": [{"field": "n"}]}, [{"a": 1}])).json() == [{"a": 1}]
 
 
@@ -137,7 +116,7 @@ async def test_limit_defaults_to_one_and_handles_edges() -> None:
     assert (await run_node("limit", {"max_items": 10, "keep": "last"}, items)).json() == [
         {"i": i} for i in range(3)
     ]
-    assert (await run_alone("limit", {"max_items": 2}, [])).json() == []
+    assert (await run_node("limit", {"max_items": 2}, [])).json() == []
 
 
 async def test_limit_max_items_from_an_expression() -> None:
@@ -204,7 +183,7 @@ async def test_remove_duplicates_missing_field() -> None:
 
 
 async def test_remove_duplicates_empty_input_and_validation() -> None:
-    assert (await run_alone("remove_duplicates", {"fields": "k"}, [])).json() == []
+    assert (await run_node("remove_duplicates", {"fields": "k"}, [])).json() == []
     assert any("fields" in p for p in problems("remove_duplicates", {"fields": 3}))
     assert any("fields" in p for p in problems("remove_duplicates", {"fields": [1]}))
     assert problems("remove_duplicates", {"fields": ["a", "b"]}) == []

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowlite.model import workflow_from_dict
-from flowlite.testing import NodeResult, run_node, run_workflow, test_registry
-from flowlite.validation import problems_of
+from flowlite.testing import node_problems, run_node
 
 ORDERS = [
     {"region": "north", "total": 10, "sku": "a", "customer": {"name": "Ann"}},
@@ -17,22 +15,7 @@ ORDERS = [
 
 
 def problems(parameters: dict[str, Any]) -> list[str]:
-    workflow = workflow_from_dict(
-        {"name": "w", "nodes": [{"name": "N", "type": "summarize", "parameters": parameters}]}
-    )
-    return [str(p) for p in problems_of(workflow, test_registry())]
-
-
-async def run_alone(type_name: str, parameters: dict[str, Any], items: list[Any]) -> NodeResult:
-    """Run the node as the workflow's start node: unlike `run_node`, it then runs on no items
-    too (an empty output of a source node schedules nothing)."""
-    record, _ = await run_workflow(
-        {"name": "w", "nodes": [{"name": "Node", "type": type_name, "parameters": parameters}]},
-        items,
-    )
-    runs = record.nodes["Node"].runs
-    assert len(runs) == 1
-    return NodeResult(record, runs[0])
+    return node_problems("summarize", parameters)
 
 
 def aggregations(field: str, *ops: str) -> list[dict[str, str]]:
@@ -185,7 +168,7 @@ async def test_sum_error_with_on_error_continue_passes_items_on() -> None:
 
 
 async def test_empty_groups_and_empty_input() -> None:
-    result = await run_alone(
+    result = await run_node(
         "summarize",
         {"aggregations": aggregations("v", "count", "sum", "avg", "min", "concat", "append")},
         [],
@@ -193,7 +176,7 @@ async def test_empty_groups_and_empty_input() -> None:
     assert result.json() == [
         {"count_v": 0, "sum_v": 0, "avg_v": None, "min_v": None, "concat_v": "", "append_v": []}
     ]
-    grouped = await run_alone(
+    grouped = await run_node(
         "summarize", {"group_by": ["g"], "aggregations": aggregations("v", "count")}, []
     )
     assert grouped.json() == []

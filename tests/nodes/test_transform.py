@@ -7,30 +7,10 @@ from typing import Any
 import pytest
 
 from flowlite.errors import WorkflowInvalid
-from flowlite.model import workflow_from_dict
-from flowlite.testing import NodeResult, run_node, run_workflow, test_registry
-from flowlite.validation import problems_of
+from flowlite.testing import NodeResult, run_node
+from flowlite.testing import node_problems as problems
 
 BINARY = {"file": {"mime_type": "text/plain", "file_name": "a.txt", "size": 1, "data": "YQ=="}}
-
-
-def problems(type_name: str, parameters: dict[str, Any]) -> list[str]:
-    workflow = workflow_from_dict(
-        {"name": "w", "nodes": [{"name": "N", "type": type_name, "parameters": parameters}]}
-    )
-    return [str(p) for p in problems_of(workflow, test_registry())]
-
-
-async def run_alone(type_name: str, parameters: dict[str, Any], items: list[Any]) -> NodeResult:
-    """Run the node as the workflow's start node: unlike `run_node`, it then runs on no items
-    too (an empty output of a source node schedules nothing)."""
-    record, _ = await run_workflow(
-        {"name": "w", "nodes": [{"name": "Node", "type": type_name, "parameters": parameters}]},
-        items,
-    )
-    runs = record.nodes["Node"].runs
-    assert len(runs) == 1
-    return NodeResult(record, runs[0])
 
 
 def source_json(result: NodeResult) -> list[Any]:
@@ -147,7 +127,7 @@ async def test_set_no_fields_copies_items() -> None:
 
 
 async def test_set_empty_input() -> None:
-    result = await run_alone("set", {"fields": {"a": 1}}, [])
+    result = await run_node("set", {"fields": {"a": 1}}, [])
     assert result.status == "success"
     assert result.json() == []
 
@@ -313,7 +293,7 @@ async def test_split_out_missing_field_continue_and_error_output() -> None:
 
 
 async def test_split_out_empty_input_and_validation() -> None:
-    result = await run_alone("split_out", {"field": "x"}, [])
+    result = await run_node("split_out", {"field": "x"}, [])
     assert result.json() == []
     assert any("field" in p and "required" in p for p in problems("split_out", {}))
     assert any("include" in p for p in problems("split_out", {"field": "x", "include": "some"}))
@@ -344,9 +324,9 @@ async def test_aggregate_all_items() -> None:
 
 
 async def test_aggregate_empty_input_emits_one_item() -> None:
-    fields = await run_alone("aggregate", {"fields": [{"field": "a"}, {"field": "b"}]}, [])
+    fields = await run_node("aggregate", {"fields": [{"field": "a"}, {"field": "b"}]}, [])
     assert fields.json() == [{"a": [], "b": []}]
-    everything = await run_alone("aggregate", {"all": True}, [])
+    everything = await run_node("aggregate", {"all": True}, [])
     assert everything.json() == [{"data": []}]
 
 
