@@ -161,6 +161,16 @@ def test_list_import_history_and_keyboard(page: Any, live_server: LiveServer) ->
     page.wait_for_selector(node("Pass"), state="detached")
     page.keyboard.press("Control+z")
     page.wait_for_selector(node("Pass"))
+    # connections from the panel, without a mouse drag
+    page.focus(node("Start"))
+    page.keyboard.press("Enter")
+    page.wait_for_selector('#node-form[data-node="Start"] #node-links li')
+    assert page.inner_text("#node-links li").startswith("\u2192 Pass")
+    page.get_by_role("button", name="Remove the connection \u2192 Pass").click()
+    page.wait_for_function("document.querySelectorAll('#canvas [data-edge]').length === 0")
+    page.select_option("#link-to", label="Pass")
+    page.get_by_role("button", name="Connect", exact=True).click()
+    page.wait_for_function("document.querySelectorAll('#canvas [data-edge]').length === 1")
     page.keyboard.press("Control+s")
     page.wait_for_function("document.querySelector('#save-state').textContent.includes('v2')")
 

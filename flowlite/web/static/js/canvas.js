@@ -433,5 +433,6 @@
     return false;
   };
 
+  Canvas.esc = esc;
   window.FlowCanvas = Canvas;
 })();

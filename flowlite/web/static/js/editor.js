@@ -170,6 +170,27 @@
     this.dirty = true;
     var s = $('#save-state'); s.textContent = 'Unsaved changes'; s.classList.add('dirty');
     if (this.canvas.selected && !$('#node-form')) this.select(this.canvas.selected);
+    else this.renderLinks();
+  };
+  /* The selected node's connections in the panel: remove one, or connect an output to a node
+     (the keyboard's way to connect). */
+  E.renderLinks = function () {
+    var box = $('#node-links'), c = this.canvas, name = c.selected, n = name && c.node(name);
+    if (!box || !n) return;
+    var esc = window.FlowCanvas.esc, outs = c.outputsOf(n), items = '';
+    this.doc.connections.forEach(function (e, i) {
+      if (e.from !== name && e.to !== name) return;
+      var label = e.from === name ? '→ ' + e.to + (outs.length > 1 ? ' (' + outs[c.outputIndex(n, e)] + ')' : '') : '← ' + e.from;
+      items += '<li>' + esc(label) + ' <button type="button" class="btn btn-sm btn-icon" data-unlink="' + i + '" aria-label="Remove the connection ' + esc(label) + '">×</button></li>';
+    });
+    var targets = this.doc.nodes.filter(function (o) { return o.name !== name && c.inputsOf(o) > 0; }), add = '';
+    if (outs.length && targets.length) {
+      var opts = function (list) { return list.map(function (v, i) { return '<option value="' + i + '">' + esc(v) + '</option>'; }).join(''); };
+      add = '<div class="link-add">' + (outs.length > 1 ? '<label class="sr" for="link-out">Output</label><select id="link-out">' + opts(outs) + '</select>' : '') +
+        '<label class="sr" for="link-to">Connect to</label><select id="link-to">' + opts(targets.map(function (o) { return o.name; })) + '</select>' +
+        '<button type="button" class="btn btn-sm" data-link>Connect</button></div>';
+    }
+    box.innerHTML = (items ? '<ul>' + items + '</ul>' : '<p class="muted small">Not connected.</p>') + add;
   };
   E.flushForm = function () { if (this.formDirty) this.applyForm(); };
   E.select = function (name) {
@@ -179,7 +200,7 @@
     htmx.ajax('POST', '/editor/panel', { target: '#panel', swap: 'innerHTML', values: { node: JSON.stringify(node) } }).then(function () {
       var form = $('#node-form');
       if (form && form.dataset.node !== self.canvas.selected) return;
-      if (form) self.previewAll(form);
+      if (form) { self.previewAll(form); self.renderLinks(); }
     });
     if (this.execution) showData(this.canvas, this.doc, this.execution, name);
   };
@@ -373,7 +394,16 @@
     panel.addEventListener('click', function (ev) {
       var b = ev.target.closest('button');
       if (!b) return;
-      if (b.hasAttribute('data-add')) {
+      if (b.hasAttribute('data-unlink')) {
+        self.doc.connections.splice(+b.dataset.unlink, 1);
+        canvas.renderEdges(); canvas.commit();
+        var first = $('#node-links button'); if (first) first.focus();
+      } else if (b.hasAttribute('data-link')) {
+        var out = $('#link-out'), to = $('#link-to');
+        var target = to.options[to.selectedIndex].textContent;
+        canvas.connect(canvas.selected, out ? +out.value : 0, target, 0);
+        var again = $('#link-to'); if (again) again.focus();
+      } else if (b.hasAttribute('data-add')) {
         var f = b.closest('.fld'), tpl = f.querySelector(':scope > template'), rows = f.querySelector(':scope > .rows');
         var n = Date.now() % 100000, html = tpl.innerHTML.replace(/__i__/g, String(n));
         rows.insertAdjacentHTML('beforeend', html);
