@@ -271,3 +271,17 @@ def test_import_page_screenshot(page: Any, live_server: LiveServer) -> None:
     page.wait_for_selector("#import .alert-error")
     assert "unknown node type 'nope'" in page.inner_text("#import .alert-error")
     screenshot(page, "10-import-problems")
+
+
+def test_save_problems_show_on_their_nodes(page: Any, live_server: LiveServer) -> None:
+    page.goto(f"{live_server.url}/workflows/new")
+    page.wait_for_selector("body[data-ready]")
+    add_from_palette(page, "webhook", "Webhook")
+    page.click("#save")
+    page.wait_for_selector(f"{node('Webhook')}.st-error")
+    assert page.inner_text(f"{node('Webhook')} .node-error") == "path: is required"
+    assert "node 'Webhook'.parameters.path: is required" in page.inner_text("#flash")
+    page.fill("#p-path", "hook")
+    page.click("#save")
+    page.wait_for_function("document.querySelector('#save-state').textContent.includes('v1')")
+    assert page.locator(f"{node('Webhook')}.st-error").count() == 0

@@ -252,12 +252,26 @@
       if (location.pathname !== '/workflows/' + saved.id) history.replaceState(null, '', '/workflows/' + saved.id);
       $('#active').disabled = false;
       var s = $('#save-state'); s.textContent = 'Saved · v' + saved.version; s.classList.remove('dirty');
+      if (self.marked) { self.marked = false; self.canvas.setStatuses({}); }
       return saved;
     }, function (err) {
-      var problems = (err.problem && err.problem.problems || []).map(function (p) { return (p.location ? p.location + ': ' : '') + p.message; });
+      var problems = self.showProblems(err);
       flash(problems.length ? 'Not saved: the workflow has problems' : 'Not saved: ' + err.message, 'error', problems);
       throw err;
     });
+  };
+  /* A refused document's problems as text, each also shown on its node ("node 'X'..."). */
+  E.showProblems = function (err) {
+    var canvas = this.canvas, found = {};
+    var list = (err.problem && err.problem.problems || []).map(function (p) {
+      var m = /^node '((?:[^'\\]|\\.)*)'/.exec(p.location || '');
+      if (m && canvas.node(m[1])) found[m[1]] = (found[m[1]] ? found[m[1]] + '; ' : '') + p.location.slice(m[0].length).replace(/^\.?(parameters\.)?/, '') + ': ' + p.message;
+      return (p.location ? p.location + ': ' : '') + p.message;
+    });
+    canvas.setStatuses({});
+    Object.keys(found).forEach(function (name) { canvas.setStatus(name, { status: 'error', error: found[name] }); });
+    this.marked = list.length > 0;
+    return list;
   };
   E.roots = function () {
     var self = this, targets = {};
@@ -288,7 +302,7 @@
       body.workflow_id = self.id; body.version = self.version;
       return api('POST', '/editor/run', body);
     }).then(function (started) {
-      self.execution = started.id;
+      self.execution = started.id; self.marked = false;
       self.canvas.setStatuses({});
       var s = $('#run'); s.disabled = true; s.textContent = 'Running…';
       follow(self.canvas, started.id, function (record) {
@@ -304,7 +318,7 @@
       });
     }).catch(function (err) {
       if (err.problem) {
-        var problems = (err.problem.problems || []).map(function (p) { return (p.location ? p.location + ': ' : '') + p.message; });
+        var problems = self.showProblems(err);
         flash('Cannot run: ' + (problems.length ? 'the workflow has problems' : err.message), 'error', problems);
       }
     });
