@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTRIBUTES",
+    "ELEMENT_COST",
     "FUNCTIONS",
     "MAX_DATA_DEPTH",
     "MAX_INT_BITS",
@@ -51,7 +52,9 @@ __all__ = [
     "add",
     "compare",
     "contains",
+    "cost",
     "find_method",
+    "finish",
     "iterate",
     "kind",
     "multiply",
@@ -70,9 +73,11 @@ MAX_INT_BITS = 4096
 #: ``range()`` may produce at most this many numbers
 MAX_RANGE = 10_000
 #: comprehension iterations per evaluation
-MAX_STEPS = 1_000_000
-#: characters and elements read or produced by functions, methods and operators per evaluation
+MAX_STEPS = 100_000
+#: what functions, methods and operators may read or produce per evaluation, in characters
+#: (about bytes); a list element counts as ELEMENT_COST characters, the size of a reference
 MAX_WORK = 50_000_000
+ELEMENT_COST = 8
 #: nesting of values that are serialised or converted
 MAX_DATA_DEPTH = 200
 _MAX_FORMAT_LENGTH = 200
@@ -112,11 +117,11 @@ class Scope:
         self.work = 0
 
     def spend(self, amount: int) -> None:
-        """Charge ``amount`` characters or elements to this evaluation's work budget."""
+        """Charge ``amount`` (characters, see MAX_WORK) to this evaluation's work budget."""
         self.work += amount
         if self.work > MAX_WORK:
             raise ExpressionError(
-                f"the expression handles too much data (over {MAX_WORK:,} characters or elements)"
+                f"the expression handles too much data (over {MAX_WORK // 1_000_000} MB)"
             )
 
     def step(self) -> None:
@@ -149,7 +154,7 @@ class NodeView:
 
     def all_json(self, scope: Scope) -> list[Any]:
         items = self._items or []
-        scope.spend(len(items))
+        scope.spend(ELEMENT_COST * len(items))
         return [it.get("json") for it in items]
 
     def first(self) -> Any:
@@ -160,6 +165,15 @@ class NodeView:
 
     def __repr__(self) -> str:
         return f"node({self.name!r})"
+
+
+def cost(value: Any) -> int:
+    """What reading or copying ``value`` charges: its characters, or ELEMENT_COST per element."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple | dict):
+        return ELEMENT_COST * len(value)
+    return 1
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -239,60 +253,102 @@ def _json_default(value: Any) -> Any:
     raise ExpressionError(f"a {type(value).__name__} value cannot be converted to JSON")
 
 
-def _json_size(value: Any, limit: int, depth: int) -> int:
-    if depth > MAX_DATA_DEPTH:
-        raise ExpressionError(f"the value is nested more than {MAX_DATA_DEPTH} levels deep")
+def _json_size(value: Any, limit: int, depth: int, seen: dict[int, int] | None = None) -> int:
+    """About how many characters ``value`` takes as JSON; fails past ``limit``.
+
+    Sizes of containers are remembered by identity, so a value repeated many times
+    (``[json] * 100000``) is measured once and counted every time.
+    """
     t = type(value)
     if t is str:
         return len(value) + 2
+    if t is not dict and t is not list and t is not tuple:
+        return 8
+    if depth > MAX_DATA_DEPTH:
+        raise ExpressionError(f"the value is nested more than {MAX_DATA_DEPTH} levels deep")
+    if seen is None:
+        seen = {}
+    known = seen.get(id(value))
+    if known is not None:
+        return known
+    size = 2
     if t is dict:
-        size = 2
         for key, item in value.items():
-            size += _json_size(key, limit, depth + 1) + _json_size(item, limit, depth + 1) + 2
-            if size > limit:
-                break
-    elif t is list or t is tuple:
-        size = 2
-        for item in value:
-            size += _json_size(item, limit, depth + 1) + 1
+            size += _json_size(key, limit, depth + 1, seen)
+            size += _json_size(item, limit, depth + 1, seen) + 2
             if size > limit:
                 break
     else:
-        return 8
+        for item in value:
+            size += _json_size(item, limit, depth + 1, seen) + 1
+            if size > limit:
+                break
     if size > limit:
         raise ExpressionError(
             f"the value is too large to convert to text (over {MAX_WORK:,} characters)"
         )
+    seen[id(value)] = size
     return size
 
 
-def to_json_value(value: Any, depth: int = 0) -> Any:
+def finish(scope: Scope, value: Any) -> Any:
+    """A computed result made JSON-compatible, refused when its JSON would be too large.
+
+    The size matters even for a typed result: nodes put it into items, which end up serialised
+    in the execution record, and a few nested ``[x, x]`` make a value whose JSON is huge.
+    """
+    scope.spend(_json_size(value, MAX_WORK - scope.work, 0))
+    return to_json_value(value)
+
+
+_KEY_TYPES: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+
+
+def to_json_value(value: Any, depth: int = 0, seen: dict[int, Any] | None = None) -> Any:
     """``value`` with tuples as lists, dates as ISO text and timedeltas as seconds.
 
-    Returns the same object when nothing needs converting, so data passes through uncopied.
+    Returns the same object when nothing needs converting, so data passes through uncopied;
+    a container that occurs many times is converted once.
     """
     t = type(value)
     if t in _JSON_SCALARS:
         return value
-    if depth > MAX_DATA_DEPTH:
-        raise ExpressionError(f"the value is nested more than {MAX_DATA_DEPTH} levels deep")
-    if t is list or t is tuple:
-        converted = [to_json_value(item, depth + 1) for item in value]
-        if t is list and all(a is b for a, b in zip(converted, value, strict=True)):
-            return value
-        return converted
-    if t is dict:
-        pairs = {key: to_json_value(item, depth + 1) for key, item in value.items()}
-        if all(pairs[key] is item for key, item in value.items()):
-            return value
-        return pairs
     if t is dt.datetime or t is dt.date:
         return value.isoformat()
     if t is dt.timedelta:
         return value.total_seconds()
     if t is NodeView:
         raise _node_view_error(value)
-    return value
+    if t is not list and t is not tuple and t is not dict:
+        return value
+    if depth > MAX_DATA_DEPTH:
+        raise ExpressionError(f"the value is nested more than {MAX_DATA_DEPTH} levels deep")
+    if seen is None:
+        seen = {}
+    done = seen.get(id(value), _NOT_SEEN)
+    if done is not _NOT_SEEN:
+        return done
+    result: Any
+    if t is dict:
+        result = {}
+        changed = False
+        for key, item in value.items():
+            if type(key) not in _KEY_TYPES:
+                raise ExpressionError(f"object keys must be text or numbers, got {kind(key)}")
+            converted = to_json_value(item, depth + 1, seen)
+            changed = changed or converted is not item
+            result[key] = converted
+        if not changed:
+            result = value
+    else:
+        result = [to_json_value(item, depth + 1, seen) for item in value]
+        if t is list and all(a is b for a, b in zip(result, value, strict=True)):
+            result = value
+    seen[id(value)] = result
+    return result
+
+
+_NOT_SEEN: Any = object()
 
 
 def _text_arg(value: Any, what: str) -> str:
@@ -310,11 +366,11 @@ def _int_arg(value: Any, what: str) -> int:
 def _as_list(scope: Scope, value: Any, what: str) -> list[Any]:
     t = type(value)
     if t is list or t is tuple or t is str or t is dict:
-        scope.spend(len(value))
+        scope.spend(cost(value))
         return list(value)
     base = _base_type(value)
     if base in (list, tuple, str, dict):
-        scope.spend(len(value))
+        scope.spend(cost(value))
         return list(value)
     raise ExpressionError(f"{what} needs a list, text or object, got {kind(value)}")
 
@@ -406,7 +462,7 @@ def take_slice(scope: Scope, value: Any, lower: Any, upper: Any, step: Any, wher
     if step == 0:
         raise ExpressionError("slice step cannot be zero")
     if type(value) in (list, tuple, str) or _base_type(value) in (list, tuple, str):
-        scope.spend(len(value))
+        scope.spend(cost(value))
         return value[lower:upper:step]
     raise ExpressionError(f"cannot slice {where} ({kind(value)})")
 
@@ -436,7 +492,7 @@ def add(scope: Scope, a: Any, b: Any) -> Any:
         scope.spend(len(a) + len(b))
         return a + b
     if ta in _SEQUENCES and tb in _SEQUENCES:
-        scope.spend(len(a) + len(b))
+        scope.spend(ELEMENT_COST * (len(a) + len(b)))
         return [*a, *b] if ta is not tb else a + b
     if tb is dt.timedelta and ta in (dt.datetime, dt.date, dt.timedelta):
         return a + b
@@ -466,10 +522,10 @@ def multiply(scope: Scope, a: Any, b: Any) -> Any:
             _check_bits(a.bit_length() + b.bit_length())
         return a * b
     if tb in _INT_TYPES and (ta is str or ta in _SEQUENCES):
-        scope.spend(len(a) * max(b, 0))
+        scope.spend(cost(a) * max(b, 0))
         return a * b
     if ta in _INT_TYPES and (tb is str or tb in _SEQUENCES):
-        scope.spend(len(b) * max(a, 0))
+        scope.spend(cost(b) * max(a, 0))
         return a * b
     if ta is dt.timedelta and tb in NUMBER_TYPES:
         return a * b
@@ -601,7 +657,7 @@ def _charge_comparison(scope: Scope, a: Any, b: Any) -> None:
     # Comparing containers walks them; inside a loop that adds up.
     for value in (a, b):
         if type(value) in (str, list, tuple, dict):
-            scope.spend(len(value))
+            scope.spend(cost(value))
 
 
 def contains(scope: Scope, item: Any, container: Any) -> bool:
@@ -612,10 +668,10 @@ def contains(scope: Scope, item: Any, container: Any) -> bool:
     if t is str or isinstance(container, str):
         if type(item) is not str:
             raise ExpressionError(f"'in' on text needs text on the left, got {kind(item)}")
-        scope.spend(len(container))
+        scope.spend(cost(container))
         return item in container
     if t in _SEQUENCES or isinstance(container, list | tuple):
-        scope.spend(len(container))
+        scope.spend(cost(container))
         return item in container
     raise ExpressionError(f"cannot use 'in' with {kind(container)}")
 
@@ -707,7 +763,7 @@ def _padding(method: Callable[..., str]) -> Method:
 
 def _list_copy(method: Callable[[Any], Iterable[Any]]) -> Method:
     def call(scope: Scope, value: dict[Any, Any]) -> list[Any]:
-        scope.spend(len(value))
+        scope.spend(cost(value))
         return list(method(value))
 
     return call
@@ -761,7 +817,12 @@ def zone(name: Any) -> dt.tzinfo:
 
 def _astimezone(scope: Scope, value: dt.datetime, name: Any = None) -> dt.datetime:
     target = scope.ctx.timezone if name is None else zone(name)
-    return value.astimezone(target)
+    # A naive datetime means the workflow's timezone, never the server's.
+    return _aware(scope, value).astimezone(target)
+
+
+def _timestamp(scope: Scope, value: dt.datetime) -> float:
+    return _aware(scope, value).timestamp()
 
 
 def _plain(method: Callable[..., Any]) -> Method:
@@ -773,14 +834,14 @@ def _plain(method: Callable[..., Any]) -> Method:
 
 def _sequence_search(method: Callable[..., Any]) -> Method:
     def call(scope: Scope, value: Any, *args: Any) -> Any:
-        scope.spend(len(value))
+        scope.spend(cost(value))
         return method(value, *args)
 
     return call
 
 
 def _list_index(scope: Scope, value: Any, item: Any, *args: Any) -> int:
-    scope.spend(len(value))
+    scope.spend(cost(value))
     try:
         return int(value.index(item, *args))
     except ValueError:
@@ -852,7 +913,7 @@ METHODS: dict[type, dict[str, Method]] = {
         "date": _plain(dt.datetime.date),
         "weekday": _plain(dt.datetime.weekday),
         "isoweekday": _plain(dt.datetime.isoweekday),
-        "timestamp": _plain(dt.datetime.timestamp),
+        "timestamp": _timestamp,
         "tzname": _plain(dt.datetime.tzname),
         "replace": _replace_date(_TIME_FIELDS),
         "astimezone": _astimezone,
@@ -1005,7 +1066,7 @@ def _sum(scope: Scope, values: Any, start: Any = 0) -> Any:
 
 def _sorted(scope: Scope, values: Any, key: Any = None, reverse: Any = False) -> list[Any]:
     items = _as_list(scope, values, "sorted()")
-    scope.spend(len(items))
+    scope.spend(ELEMENT_COST * len(items))
     if type(reverse) is not bool:
         raise ExpressionError("sorted() reverse must be true or false")
     try:
@@ -1029,7 +1090,7 @@ def _range(scope: Scope, *args: Any) -> list[int]:
     numbers = range(*bounds)
     if len(numbers) > MAX_RANGE:
         raise ExpressionError(f"range() may produce at most {MAX_RANGE:,} numbers")
-    scope.spend(len(numbers))
+    scope.spend(ELEMENT_COST * len(numbers))
     return list(numbers)
 
 
@@ -1120,7 +1181,7 @@ def _jmespath(scope: Scope, expression: Any, value: Any) -> Any:
         raise ExpressionError("jmespath() expression is too long")
     if type(value) is NodeView:
         raise _node_view_error(value)
-    scope.spend(len(expression) + (len(value) if isinstance(value, list | dict | str) else 1))
+    scope.spend(len(expression) + cost(value))
     try:
         return jmespath.search(expression, value)
     except JMESPathError as exc:
@@ -1135,7 +1196,7 @@ def _dict(scope: Scope, value: Any = None, **fields: Any) -> dict[Any, Any]:
     result: dict[Any, Any] = {}
     if value is not None:
         if isinstance(value, dict):
-            scope.spend(len(value))
+            scope.spend(cost(value))
             result.update(value)
         else:
             for pair in _as_list(scope, value, "dict()"):

@@ -45,19 +45,23 @@ import abc
 import ast
 import datetime as dt
 import functools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from flowlite.errors import ExpressionError
 from flowlite.expression_functions import (
+    ELEMENT_COST,
     FUNCTIONS,
+    MAX_DATA_DEPTH,
     METHOD_NAMES,
     NUMBER_TYPES,
     Scope,
     add,
     compare,
     find_method,
+    finish,
     iterate,
     multiply,
     operator_for,
@@ -71,6 +75,7 @@ from flowlite.expression_functions import (
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_LOOPS",
     "MAX_SOURCE_LENGTH",
     "Compiled",
     "EvalContext",
@@ -84,6 +89,8 @@ __all__ = [
 MAX_SOURCE_LENGTH = 10_000
 #: depth of one expression's syntax tree
 MAX_DEPTH = 50
+#: ``for`` clauses of one comprehension
+MAX_LOOPS = 10
 _CACHE_SIZE = 4096
 
 _UTC = dt.UTC
@@ -180,8 +187,10 @@ class _Expression(Compiled):
             scope.json = items[index]["json"] if 0 <= index < len(items) else {}
             scope.steps = scope.work = 0
             value = self._run(scope)
-            if self._convert or type(value) not in _JSON_TYPES:
-                value = to_json_value(value)
+            if self._convert:
+                return finish(scope, value)
+            if type(value) not in _JSON_TYPES:
+                return to_json_value(value)
             return value
         except Exception as exc:
             raise _evaluation_error(exc, self.source) from None
@@ -281,9 +290,14 @@ class _List(Compiled):
         return [element.evaluate(ctx, index) for element in self._elements]
 
 
+def _shown(source: str) -> str:
+    """The expression as quoted in a message: long ones are cut."""
+    return source if len(source) <= 200 else source[:200] + "…"
+
+
 def _evaluation_error(exc: Exception, source: str) -> ExpressionError:
     if isinstance(exc, ExpressionError):
-        return ExpressionError(exc.reason, expression=source)
+        return ExpressionError(exc.reason, expression=_shown(source))
     if isinstance(exc, ZeroDivisionError):
         reason = "division by zero"
     elif isinstance(exc, RecursionError):
@@ -292,9 +306,11 @@ def _evaluation_error(exc: Exception, source: str) -> ExpressionError:
         reason = f"a number is out of range ({exc})"
     elif isinstance(exc, MemoryError):
         reason = "out of memory"
+    elif isinstance(exc, KeyError):
+        reason = f"missing key {exc}"
     else:
         reason = str(exc) or type(exc).__name__
-    return ExpressionError(reason, expression=source)
+    return ExpressionError(reason, expression=_shown(source))
 
 
 # --- public functions -------------------------------------------------------------------------
@@ -307,47 +323,65 @@ def compile_value(value: Any) -> Compiled:
     object. Raises :class:`ExpressionError` for an expression that does not parse or uses
     anything outside the allow-list.
     """
+    return _compile_value(value, 0)
+
+
+def _compile_value(value: Any, depth: int) -> Compiled:
     if isinstance(value, str):
         return _compile_string(value) if "{{" in value else _Static(value)
+    if not isinstance(value, dict | list):
+        return _Static(value)
+    if depth > MAX_DATA_DEPTH:
+        raise ExpressionError(f"the parameter value is nested more than {MAX_DATA_DEPTH} levels")
     if isinstance(value, dict):
-        entries = [(key, compile_value(sub)) for key, sub in value.items()]
+        entries = [(key, _compile_value(sub, depth + 1)) for key, sub in value.items()]
         if all(compiled.is_static for _, compiled in entries):
             return _Static(value)
         return _Dict(entries)
-    if isinstance(value, list):
-        elements = [compile_value(sub) for sub in value]
-        if all(compiled.is_static for compiled in elements):
-            return _Static(value)
-        return _List(elements)
-    return _Static(value)
+    elements = [_compile_value(sub, depth + 1) for sub in value]
+    if all(compiled.is_static for compiled in elements):
+        return _Static(value)
+    return _List(elements)
 
 
 def has_expression(value: Any) -> bool:
     """Whether any string inside ``value`` holds ``{{``."""
+    return _has_expression(value, 0)
+
+
+def _has_expression(value: Any, depth: int) -> bool:
     if isinstance(value, str):
         return "{{" in value
-    if isinstance(value, dict):
-        return any(has_expression(sub) for sub in value.values())
-    if isinstance(value, list):
-        return any(has_expression(sub) for sub in value)
-    return False
+    if not isinstance(value, dict | list):
+        return False
+    if depth > MAX_DATA_DEPTH:
+        return True  # so that expression_problems gets to say why
+    subs = value.values() if isinstance(value, dict) else value
+    return any(_has_expression(sub, depth + 1) for sub in subs)
 
 
 def expression_problems(value: Any) -> list[str]:
     """Why the expressions inside ``value`` do not compile (for validation); ``[]`` when fine."""
-    if isinstance(value, str):
-        if "{{" not in value:
-            return []
-        try:
-            _compile_string(value)
-        except ExpressionError as exc:
-            return [exc.message]
-        return []
     problems: list[str] = []
-    subs = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    for sub in subs:
-        problems.extend(expression_problems(sub))
+    _collect_problems(value, 0, problems)
     return problems
+
+
+def _collect_problems(value: Any, depth: int, problems: list[str]) -> None:
+    if isinstance(value, str):
+        if "{{" in value:
+            try:
+                _compile_string(value)
+            except ExpressionError as exc:
+                problems.append(exc.message)
+        return
+    if not isinstance(value, dict | list):
+        return
+    if depth > MAX_DATA_DEPTH:
+        problems.append(f"the parameter value is nested more than {MAX_DATA_DEPTH} levels")
+        return
+    for sub in value.values() if isinstance(value, dict) else value:
+        _collect_problems(sub, depth + 1, problems)
 
 
 def evaluate_text(text: str, ctx: EvalContext, index: int = 0) -> Any:
@@ -430,23 +464,30 @@ def _parse(source: str) -> ast.expr:
     if len(source) > MAX_SOURCE_LENGTH:
         raise ExpressionError(
             f"the expression is longer than {MAX_SOURCE_LENGTH:,} characters",
-            expression=source[:60] + "…",
+            expression=_shown(source),
         )
     try:
-        tree = ast.parse(source, mode="eval")
+        # Warnings such as "invalid escape sequence" would be printed on stderr (or raised,
+        # under -W error); a lenient string literal is not worth either.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"syntax error: {exc.msg}", expression=source) from None
+        raise ExpressionError(f"syntax error: {exc.msg}", expression=_shown(source)) from None
     except (RecursionError, MemoryError):
-        raise ExpressionError("the expression is nested too deeply", expression=source) from None
+        raise ExpressionError(
+            "the expression is nested too deeply", expression=_shown(source)
+        ) from None
     except ValueError as exc:
-        raise ExpressionError(f"syntax error: {exc}", expression=source) from None
+        raise ExpressionError(f"syntax error: {exc}", expression=_shown(source)) from None
     # Measured without recursion, so that compiling (which recurses) stays shallow.
     stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise ExpressionError(
-                f"the expression is nested more than {MAX_DEPTH} levels deep", expression=source
+                f"the expression is nested more than {MAX_DEPTH} levels deep",
+                expression=_shown(source),
             )
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     return tree.body
@@ -533,7 +574,7 @@ class _Compiler:
         self.bound: list[frozenset[str]] = []
 
     def fail(self, reason: str) -> NoReturn:
-        raise ExpressionError(reason, expression=self.source)
+        raise ExpressionError(reason, expression=_shown(self.source))
 
     def text(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.source, node) or "the value"
@@ -731,9 +772,7 @@ class _Compiler:
             if check is None:
                 self.fail(f"the comparison {op_name} is not allowed")
             if op_name in ("Is", "IsNot") and not any(
-                (isinstance(n, ast.Constant) and n.value in (None, True, False))
-                or (isinstance(n, ast.Name) and n.id in _CONSTANT_NAMES)
-                for n in nodes[position : position + 2]
+                _is_singleton(n) for n in nodes[position : position + 2]
             ):
                 self.fail("'is' compares with None, True or False only; use == for values")
             checks.append(check)
@@ -776,7 +815,7 @@ class _Compiler:
         make = list if isinstance(node, ast.List) else tuple
         if self.bound:
             # Inside a loop a literal is built once per step: charge its size.
-            size = len(elements)
+            size = ELEMENT_COST * len(elements)
 
             def build_charged(scope: Scope) -> Any:
                 scope.spend(size)
@@ -793,7 +832,7 @@ class _Compiler:
             for key, value in zip(node.keys, node.values, strict=True)
             if key is not None
         ]
-        size = len(pairs) if self.bound else 0
+        size = ELEMENT_COST * len(pairs) if self.bound else 0
 
         def build(scope: Scope) -> dict[Any, Any]:
             if size:
@@ -888,6 +927,8 @@ class _Compiler:
 
     # -- comprehensions --------------------------------------------------------------------
     def comprehension(self, node: ast.ListComp | ast.GeneratorExp | ast.DictComp) -> Fn:
+        if len(node.generators) > MAX_LOOPS:
+            self.fail(f"a comprehension may have at most {MAX_LOOPS} 'for' clauses")
         outer = len(self.bound)
         levels: list[_Level] = []
         names: set[str] = set()
@@ -959,6 +1000,14 @@ class _Compiler:
             local[only] = value
 
         return bind_one, names
+
+
+def _is_singleton(node: ast.expr) -> bool:
+    """``None``, ``True`` or ``False`` (also as ``null``, ``true``, ``false``)."""
+    if isinstance(node, ast.Name):
+        return node.id in _CONSTANT_NAMES
+    # `1 in (True,)` holds, so compare by identity: `x is 1` must stay refused.
+    return isinstance(node, ast.Constant) and any(node.value is c for c in (None, True, False))
 
 
 def _constant_key(node: ast.expr) -> bool:
