@@ -16,6 +16,7 @@ from litestar.response import Template
 
 from flowlite import __version__
 from flowlite.errors import FlowliteError, NotFound, UserError, WorkflowInvalid
+from flowlite.store import Conflict
 
 __all__ = [
     "STATIC_DIR",
@@ -110,7 +111,7 @@ def _error_page(request: Request[Any, Any, Any], status: int, message: str) -> R
     htmx = request.headers.get("hx-request") == "true"
     return Template(
         template_name="partials/_error.html" if htmx else "error.html",
-        context={"status": status, "message": message},
+        context={"status": status, "message": message, "htmx": htmx},
         status_code=status,
         # htmx swaps only 2xx answers unless told: show the message where the fragment goes
         headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"} if htmx else None,
@@ -120,6 +121,8 @@ def _error_page(request: Request[Any, Any, Any], status: int, message: str) -> R
 def _flowlite_error(request: Request[Any, Any, Any], exc: FlowliteError) -> Response[Any]:
     if isinstance(exc, NotFound):
         return _error_page(request, 404, exc.message)
+    if isinstance(exc, Conflict):
+        return _error_page(request, 409, exc.message)
     if isinstance(exc, WorkflowInvalid):
         return _error_page(request, 422, "; ".join(str(p) for p in exc.problems))
     return _error_page(request, 400 if isinstance(exc, UserError) else 500, exc.message)

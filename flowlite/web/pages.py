@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import func, select
 
 from flowlite import store
+from flowlite.activation import change_workflow
 from flowlite.errors import WorkflowInvalid
 from flowlite.model import parse_document
 from flowlite.state import ServerState
@@ -201,7 +202,12 @@ class WorkflowPages(Controller):
         tag: str | None = None,
         active: str | None = None,
     ) -> Template:
-        await store.delete_workflow(flowlite.db, workflow_id)
+        await change_workflow(
+            flowlite.triggers,
+            workflow_id,
+            lambda: store.delete_workflow(flowlite.db, workflow_id),
+            active=False,
+        )
         return await self._list(request, flowlite, q, tag, active)
 
     @post("/{workflow_id:str}/active")
@@ -211,8 +217,15 @@ class WorkflowPages(Controller):
         workflow_id: str,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template:
-        """Activate (``active=true``) or deactivate the workflow; answers its row."""
-        detail = await store.set_active(flowlite.db, workflow_id, data.get("active") == "true")
+        """Activate (``active=true``) or deactivate the workflow; answers its row. Activation
+        registers its triggers, and is refused when another active workflow has its webhook."""
+        active = data.get("active") == "true"
+        detail = await change_workflow(
+            flowlite.triggers,
+            workflow_id,
+            lambda: store.set_active(flowlite.db, workflow_id, active),
+            active=active,
+        )
         tags, last = await _tags_and_last_runs(flowlite, [workflow_id])
         found = last.get(workflow_id)
         row = WorkflowRow(
@@ -312,6 +325,12 @@ class WorkflowPages(Controller):
     async def restore(
         self, request: HTMXRequest, flowlite: ServerState, workflow_id: str, number: int
     ) -> Response[Any]:
-        await store.restore_version(flowlite.db, workflow_id, number, flowlite.registry)
+        old = await store.get_version(flowlite.db, workflow_id, number)
+        await change_workflow(
+            flowlite.triggers,
+            workflow_id,
+            lambda: store.restore_version(flowlite.db, workflow_id, number, flowlite.registry),
+            document=old.document,
+        )
         url = f"/workflows/{workflow_id}"
         return ClientRedirect(url) if request.htmx else Redirect(url)

@@ -285,3 +285,29 @@ def test_save_problems_show_on_their_nodes(page: Any, live_server: LiveServer) -
     page.click("#save")
     page.wait_for_function("document.querySelector('#save-state').textContent.includes('v1')")
     assert page.locator(f"{node('Webhook')}.st-error").count() == 0
+
+
+def test_listen_for_a_test_webhook_call(page: Any, live_server: LiveServer) -> None:
+    created = live_server.http.post(
+        "/api/v1/workflows",
+        json={
+            **ORDERS,
+            "name": "Listening",
+            "nodes": [
+                {**ORDERS["nodes"][0], "parameters": {"path": "listen-here"}},
+                *ORDERS["nodes"][1:],
+            ],
+        },
+    ).json()
+    page.goto(f"{live_server.url}/workflows/{created['id']}")
+    page.wait_for_selector("body[data-ready]")
+    page.click(node("Incoming"))
+    page.get_by_role("button", name="Listen for a test call").click()
+    page.wait_for_selector("#flash:has-text('Waiting for one call')")
+    assert f"POST {live_server.url}/webhook-test/listen-here" in page.inner_text("#flash")
+    answer = live_server.http.post("/webhook-test/listen-here", json={"total": 900})
+    assert answer.status_code == 200
+    page.wait_for_selector(f"{node('Tag')}.st-success")
+    page.click(node("Tag"))
+    page.wait_for_selector('#data .data-node:text-is("Tag")')
+    assert "900" in page.inner_text("#data table")

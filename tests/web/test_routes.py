@@ -329,7 +329,7 @@ async def test_executions_list_detail_retry_and_delete(client: Client) -> None:
     new_id = retried.headers["hx-redirect"].rsplit("/", 1)[1]
     assert (await finished(client, new_id))["mode"] == "retry"
     not_running = await client.post(f"/executions/{execution}/cancel", headers=HTMX)
-    assert not_running.status_code == 400 and "is not running" in not_running.text
+    assert not_running.status_code == 409 and "is not running" in not_running.text
 
     for _ in range(100):  # a finished execution can be deleted once its record is stored
         from_list = await client.delete(f"/executions/{new_id}", headers=HTMX)
@@ -362,3 +362,23 @@ async def test_cancel_a_running_execution(client: Client) -> None:
     canceled = await client.post(f"/executions/{execution}/cancel", headers=HTMX)
     assert canceled.status_code == 200
     assert (await finished(client, execution))["status"] == "canceled"
+
+
+async def test_activation_from_the_list_registers_the_webhook(client: Client) -> None:
+    created = await create(client)
+    await client.post(f"/workflows/{created['id']}/active", data={"active": "true"}, headers=HTMX)
+    answer = await client.post("/webhook/orders", json={"total": 500})
+    assert answer.status_code == 200
+    page = (await client.get(f"/api/v1/executions?workflow_id={created['id']}")).json()
+    assert [e["mode"] for e in page["data"]] == ["webhook"]
+
+    other = await create(client, {**ORDERS, "name": "Same path"})
+    refused = await client.post(
+        f"/workflows/{other['id']}/active", data={"active": "true"}, headers=HTMX
+    )
+    assert refused.status_code == 409 and refused.headers["hx-retarget"] == "#flash"
+    assert "Order alerts" in refused.text and 'aria-label="Dismiss"' in refused.text
+    assert (await client.get(f"/api/v1/workflows/{other['id']}")).json()["active"] is False
+
+    await client.delete(f"/workflows/{created['id']}", headers=HTMX)
+    assert (await client.post("/webhook/orders", json={})).status_code == 404

@@ -257,6 +257,7 @@
     }, function (err) {
       var problems = self.showProblems(err);
       flash(problems.length ? 'Not saved: the workflow has problems' : 'Not saved: ' + err.message, 'error', problems);
+      err.shown = true;
       throw err;
     });
   };
@@ -301,28 +302,55 @@
     start.then(function () {
       body.workflow_id = self.id; body.version = self.version;
       return api('POST', '/editor/run', body);
-    }).then(function (started) {
-      self.execution = started.id; self.marked = false;
-      self.canvas.setStatuses({});
-      var s = $('#run'); s.disabled = true; s.textContent = 'Running…';
-      follow(self.canvas, started.id, function (record) {
-        self.record = record;
-        s.disabled = false; s.innerHTML = '<svg class="i"><use href="#i-play"/></svg> Run workflow';
-        var names = Object.keys(record.nodes || {});
-        var err = record.error;
-        flash(err ? 'The run failed' + (err.node ? ' at “' + err.node + '”' : '') + ': ' + err.message : 'Run finished: ' + record.status, err ? 'error' : '');
-        var show = self.canvas.selected || (err && err.node) || names[names.length - 1];
-        showData(self.canvas, self.doc, self.execution, show);
-        var form = $('#node-form');
-        if (form) self.previewAll(form);
-      });
-    }).catch(function (err) {
-      if (err.problem) {
+    }).then(function (started) { self.watch(started.id);     }).catch(function (err) {
+      if (err.problem && !err.shown) {
         var problems = self.showProblems(err);
         flash('Cannot run: ' + (problems.length ? 'the workflow has problems' : err.message), 'error', problems);
       }
     });
     return true;
+  };
+  /* Show an execution of the draft live on the canvas, then its data. */
+  E.watch = function (id) {
+    var self = this, s = $('#run');
+    this.execution = id; this.marked = false;
+    this.canvas.setStatuses({});
+    s.disabled = true; s.textContent = 'Running…';
+    follow(this.canvas, id, function (record) {
+      self.record = record;
+      s.disabled = false; s.innerHTML = '<svg class="i"><use href="#i-play"/></svg> Run workflow';
+      var names = Object.keys(record.nodes || {}), err = record.error;
+      flash(err ? 'The run failed' + (err.node ? ' at “' + err.node + '”' : '') + ': ' + err.message : 'Run finished: ' + record.status, err ? 'error' : '');
+      showData(self.canvas, self.doc, id, self.canvas.selected || (err && err.node) || names[names.length - 1]);
+      var form = $('#node-form');
+      if (form) self.previewAll(form);
+    });
+  };
+  /* Listen on the webhook nodes' test URLs for one call that runs the draft. */
+  E.listen = function (button) {
+    var self = this, events, timer;
+    var done = function () { events.close(); button.textContent = 'Listen for a test call'; button.disabled = false; };
+    this.flushForm();
+    (this.id ? Promise.resolve() : this.save()).then(function () {
+      // subscribed before listening starts, so that no call can come first
+      events = new EventSource('/api/v1/executions/events');
+      events.addEventListener('execution_started', function (ev) {
+        var e = JSON.parse(ev.data);
+        if (e.workflow_id === self.id) { clearTimeout(timer); done(); self.watch(e.id); }
+      });
+      return new Promise(function (resolve) { events.onopen = resolve; });
+    }).then(function () {
+      return api('POST', '/api/v1/workflows/' + self.id + '/test-webhook', self.doc);
+    }).then(function (listening) {
+      var until = new Date(listening.expires_at);
+      button.textContent = 'Listening…'; button.disabled = true;
+      timer = setTimeout(done, until - Date.now());
+      flash('Waiting for one call until ' + until.toLocaleTimeString() + ':', '',
+        listening.webhooks.map(function (h) { return h.method + ' ' + h.url; }));
+    }).catch(function (err) {
+      if (events) events.close();
+      if (!err.shown) flash('Cannot listen: ' + err.message, 'error');
+    });
   };
   E.setActive = function (on) {
     var self = this, button = $('#active');
@@ -430,6 +458,7 @@
         commitForm();
       } else if (b.dataset.act === 'close') { canvas.select(null); canvas.el.focus(); }
       else if (b.dataset.act === 'run-to') self.openRun(canvas.selected);
+      else if (b.dataset.act === 'listen') self.listen(b);
       else if (b.dataset.act === 'duplicate') canvas.duplicate();
       else if (b.dataset.act === 'disable') { canvas.toggleDisabled(); self.select(canvas.selected); }
       else if (b.dataset.act === 'delete') canvas.remove();
