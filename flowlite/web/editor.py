@@ -252,9 +252,22 @@ def editor_page(
         "document": document,
         "catalog": catalog,
         "palette": palette_groups(catalog),
+        "next_runs": next_runs(document, flowlite.config.timezone),
         "nav": "workflows",
     }
     return Template(template_name="editor/page.html", context=context)
+
+
+def next_runs(document: dict[str, Any], timezone: str) -> dict[str, str]:
+    """The next time each schedule trigger fires, shown on its node on the canvas."""
+    zone = (document.get("settings") or {}).get("timezone") or timezone
+    found: dict[str, str] = {}
+    for node in document.get("nodes") or []:
+        if isinstance(node, dict) and node.get("type") == "schedule_trigger":
+            times = next_fire_times(node.get("parameters") or {}, str(zone), 1)
+            if times:
+                found[str(node.get("name"))] = f"next {times[0]}"
+    return found
 
 
 class EditorController(Controller):
@@ -303,6 +316,8 @@ class EditorController(Controller):
             compiled = compile_value(value)
             result = compiled.evaluate(EvalContext(items=items), index)
         except ExpressionError as exc:
+            if not items:  # most expressions read the input: say why there is no value yet
+                context["waiting"] = True
             context["error"] = exc.reason
         else:
             context["value"] = result

@@ -213,6 +213,9 @@ async def test_expression_preview(client: Client) -> None:
     refused = await preview("{{ __import__('os').system('id') }}")
     assert "pv-error" in refused
     assert "pv-error" in await preview("{{ json.total + }}")
+    items = "[]"
+    assert "No input yet" in await preview("{{ json.body.total > 1 }}")
+    assert '<span class="pv-value">3</span>' in await preview("{{ 1 + 2 }}")
 
 
 async def test_draft_run_runs_the_unsaved_document(client: Client) -> None:
@@ -382,3 +385,25 @@ async def test_activation_from_the_list_registers_the_webhook(client: Client) ->
 
     await client.delete(f"/workflows/{created['id']}", headers=HTMX)
     assert (await client.post("/webhook/orders", json={})).status_code == 404
+
+
+async def test_schedule_nodes_show_their_next_run(client: Client) -> None:
+    document = {
+        "name": "Daily",
+        "settings": {"timezone": "Europe/Berlin"},
+        "nodes": [
+            {
+                "name": "Every morning",
+                "type": "schedule_trigger",
+                "parameters": {"cron": "0 9 * * *"},
+            },
+            {"name": "Log", "type": "noop"},
+        ],
+        "connections": [{"from": "Every morning", "to": "Log"}],
+    }
+    created = await create(client, document)
+    page = (await client.get(f"/workflows/{created['id']}")).text
+    start = page.index('id="hints-data">') + 16
+    hints = json.loads(page[start : page.index("</script>", start)])
+    assert list(hints) == ["Every morning"]
+    assert hints["Every morning"].startswith("next ") and "09:00 CE" in hints["Every morning"]

@@ -217,6 +217,8 @@ def test_preview_value_and_error() -> None:
     assert '<span class="pv-kind">int</span> <span class="pv-value">240</span>' in html
     html = render("editor/_preview.html", error="name 'os' is not defined", value=None, text=None)
     assert "pv-error" in html and "name &#39;os&#39; is not defined" in html
+    html = render("editor/_preview.html", waiting=True, error="cannot read", value=None, text=None)
+    assert "No input yet" in html and "pv-error" not in html
 
 
 def data_context(**changes: Any) -> dict[str, Any]:

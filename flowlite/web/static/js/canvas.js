@@ -57,6 +57,7 @@
   C.subtitle = function (n) {
     var t = this.type(n), p = n.parameters || {};
     if (n.type === 'webhook' && p.path) return (p.method || 'POST') + ' /' + String(p.path).replace(/^\//, '');
+    if ((this.opts.hints || {})[n.name]) return this.opts.hints[n.name];
     if (n.type === 'schedule_trigger' && p.cron) return 'cron ' + p.cron;
     return t.display_name;
   };

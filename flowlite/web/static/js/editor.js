@@ -158,6 +158,7 @@
     this.canvas = new window.FlowCanvas($('#canvas'), this.doc, types, {
       onSelect: function (name) { self.select(name); },
       onOpen: function () { var f = $('#panel input, #panel select, #panel textarea'); if (f) f.focus(); },
+      hints: json('hints-data'),
       onChange: function () { self.changed(); },
       flush: function () { self.flushForm(); }
     });
