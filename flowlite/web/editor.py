@@ -10,14 +10,13 @@ a node type (``POST /editor/panel``), the value of an expression for a sample it
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import zoneinfo
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.plugins.htmx import HTMXRequest
@@ -30,7 +29,7 @@ from flowlite.expressions import EvalContext, compile_value
 from flowlite.problems import exception_handlers as problem_handlers
 from flowlite.record import Mode
 from flowlite.registry import Registry
-from flowlite.runner import Unavailable, record_document
+from flowlite.runner import record_document
 from flowlite.sdk import NodeType, as_items
 from flowlite.spill import SpillRef, read_items
 from flowlite.state import ServerState
@@ -176,11 +175,11 @@ def upstream_of(document: dict[str, Any], target: str) -> dict[str, Any]:
 
 
 class DraftRun(msgspec.Struct, forbid_unknown_fields=True):
-    """A run of the editor's draft: the document, the trigger's items, and where to stop."""
+    """A run of the editor's draft of a stored workflow: the document, the trigger's items,
+    and where to stop."""
 
     document: dict[str, Any]
-    workflow_id: str | None = None
-    version: int | None = None
+    workflow_id: str
     items: list[dict[str, Any]] | dict[str, Any] | None = None
     start: str | None = None
     until: str | None = None
@@ -326,36 +325,26 @@ class EditorController(Controller):
         return Template(template_name="editor/_preview.html", context=context)
 
     @post("/run", status_code=202, exception_handlers=problem_handlers())
-    async def run_draft(
-        self, request: Request[Any, Any, Any], flowlite: ServerState, data: DraftRun
-    ) -> DraftStarted:
-        """Run the draft (or, with ``until``, the part of it up to that node); manual mode, so
-        pinned outputs are used."""
+    async def run_draft(self, flowlite: ServerState, data: DraftRun) -> DraftStarted:
+        """Run the draft (or, with ``until``, the part of it up to that node) as an execution
+        of the workflow's current version; manual mode, so pinned outputs are used."""
+        detail = await store.get_workflow(flowlite.db, data.workflow_id)
         document = upstream_of(data.document, data.until) if data.until else data.document
         workflow = parse_workflow(document, flowlite.registry)
-        if not flowlite.runner.accepting:
-            raise Unavailable("the server is shutting down and starts no new execution")
         start = data.start
         if start is None or workflow.node(start) is None:
             roots = _roots(document, flowlite.registry)
             start = roots[0] if len(roots) > 1 else None
-        try:
-            # Runner.start caches workflows by stored version; a draft is not one, so it is
-            # prepared on the engine directly (the runner still records it as the listener)
-            execution = flowlite.runner.engine.prepare(
-                workflow,
-                workflow_id=data.workflow_id,
-                workflow_version=data.version,
-                mode=Mode.MANUAL,
-                items=as_items(data.items) if data.items is not None else None,
-                start=start,
-            )
-        except NotFound as exc:
-            raise UserError(exc.message) from None
-        runs: set[asyncio.Task[Any]] = request.app.state.setdefault("editor_runs", set())
-        task = asyncio.get_running_loop().create_task(execution.run())
-        runs.add(task)
-        task.add_done_callback(runs.discard)
+        execution = flowlite.runner.start(
+            detail.id,
+            detail.version,
+            document,
+            workflow=workflow,
+            mode=Mode.MANUAL,
+            items=as_items(data.items) if data.items is not None else None,
+            start=start,
+            active=detail.active,
+        )
         return DraftStarted(
             execution.id,
             f"/api/v1/executions/{execution.id}/events",

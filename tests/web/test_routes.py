@@ -226,12 +226,7 @@ async def test_draft_run_runs_the_unsaved_document(client: Client) -> None:
     }
     response = await client.post(
         "/editor/run",
-        json={
-            "document": draft,
-            "workflow_id": created["id"],
-            "version": 1,
-            "items": {"body": {"total": 500}},
-        },
+        json={"document": draft, "workflow_id": created["id"], "items": {"body": {"total": 500}}},
     )
     assert response.status_code == 202, response.text
     started = response.json()
@@ -246,9 +241,12 @@ async def test_draft_run_runs_the_unsaved_document(client: Client) -> None:
 
 
 async def test_run_to_a_node_and_pinned_data(client: Client) -> None:
+    created = await create(client)
     draft = copy.deepcopy(ORDERS)
     draft["pinned"] = {"Incoming": [{"json": {"body": {"total": 7}}}]}
-    started = await client.post("/editor/run", json={"document": draft, "until": "Big?"})
+    started = await client.post(
+        "/editor/run", json={"document": draft, "workflow_id": created["id"], "until": "Big?"}
+    )
     record = await finished(client, started.json()["id"])
     assert set(record["nodes"]) == {"Incoming", "Big?"}
     assert record["nodes"]["Incoming"]["runs"][0]["pinned"] is True
@@ -256,8 +254,11 @@ async def test_run_to_a_node_and_pinned_data(client: Client) -> None:
 
 
 async def test_draft_run_of_an_invalid_document_lists_the_problems(client: Client) -> None:
+    created = await create(client)
     draft = {"name": "Bad", "nodes": [{"name": "A", "type": "webhook"}]}
-    response = await client.post("/editor/run", json={"document": draft})
+    response = await client.post(
+        "/editor/run", json={"document": draft, "workflow_id": created["id"]}
+    )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert any("path" in p["location"] for p in response.json()["problems"])
@@ -277,7 +278,10 @@ async def test_data_panel_pages_outputs_and_shows_inputs(client: Client) -> None
         ],
         "connections": [{"from": "Start", "to": "Keep"}],
     }
-    started = await client.post("/editor/run", json={"document": document, "items": items})
+    created = await create(client, document)
+    started = await client.post(
+        "/editor/run", json={"document": document, "workflow_id": created["id"], "items": items}
+    )
     execution = started.json()["id"]
     await finished(client, execution)
     url = f"/editor/data?execution={execution}&node=Keep"

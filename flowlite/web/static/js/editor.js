@@ -298,10 +298,10 @@
     var self = this, text = $('#run-items').value, items;
     try { items = text.trim() ? JSON.parse(text) : null; } catch (e) { $('#run-error').textContent = 'The input is not valid JSON: ' + e.message; return false; }
     localStorage.setItem('flowlite-run-' + (this.id || 'new'), text);
-    var body = { document: this.doc, workflow_id: this.id, version: this.version, items: items, start: $('#run-start').value || null, until: this.until };
-    var start = this.id ? Promise.resolve() : this.save();
+    var body = { document: this.doc, items: items, start: $('#run-start').value || null, until: this.until };
+    var start = this.id ? Promise.resolve() : this.save(); // a draft runs as an execution of its workflow
     start.then(function () {
-      body.workflow_id = self.id; body.version = self.version;
+      body.workflow_id = self.id;
       return api('POST', '/editor/run', body);
     }).then(function (started) { self.watch(started.id);     }).catch(function (err) {
       if (err.problem && !err.shown) {
