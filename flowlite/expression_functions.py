@@ -450,8 +450,8 @@ def subscript(value: Any, key: Any, where: str) -> Any:
         except IndexError:
             return None
     if value is None:
-        raise ExpressionError(f"cannot read [{key!r}] of {where} (null)")
-    raise ExpressionError(f"cannot read [{key!r}] of {where} ({kind(value)})")
+        raise ExpressionError(f"cannot read [{key!r:.60}] of {where} (null)")
+    raise ExpressionError(f"cannot read [{key!r:.60}] of {where} ({kind(value)})")
 
 
 def take_slice(scope: Scope, value: Any, lower: Any, upper: Any, step: Any, where: str) -> Any:
@@ -845,7 +845,7 @@ def _list_index(scope: Scope, value: Any, item: Any, *args: Any) -> int:
     try:
         return int(value.index(item, *args))
     except ValueError:
-        raise ExpressionError(f"{item!r} is not in the list") from None
+        raise ExpressionError(f"{item!r:.60} is not in the list") from None
 
 
 _STR_METHODS: dict[str, Method] = {

@@ -34,9 +34,14 @@ Decisions where the spec is silent:
   text, timedeltas seconds.
 - ``sorted``, ``min`` and ``max`` take ``key`` as a field name (dotted paths allowed); items
   without the field sort last.
-- There is no escape for a literal ``{{``; an unclosed ``{{`` is an error.
+- There is no escape for a literal ``{{``; an unclosed ``{{`` is an error. A string is typed
+  only when it is exactly ``{{ … }}``: surrounding whitespace makes it a text template.
 
-Resource bounds are module constants here and in :mod:`flowlite.expression_functions`.
+Bounds (module constants here and in :mod:`flowlite.expression_functions`): the source length
+(MAX_SOURCE_LENGTH) and syntax-tree depth (MAX_DEPTH) of an expression, ``for`` clauses per
+comprehension (MAX_LOOPS), loop iterations per evaluation (MAX_STEPS), data read or produced per
+evaluation (MAX_WORK, checked before building a value), integer size (MAX_INT_BITS) and
+``range`` length (MAX_RANGE). Exceeding one is an :class:`ExpressionError` like any other.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import abc
 import ast
 import datetime as dt
 import functools
+import operator
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,8 +61,8 @@ from flowlite.expression_functions import (
     ELEMENT_COST,
     FUNCTIONS,
     MAX_DATA_DEPTH,
+    MAX_STEPS,
     METHOD_NAMES,
-    NUMBER_TYPES,
     Scope,
     add,
     compare,
@@ -92,6 +98,7 @@ MAX_DEPTH = 50
 #: ``for`` clauses of one comprehension
 MAX_LOOPS = 10
 _CACHE_SIZE = 4096
+_CACHED_TEXT_LENGTH = 65_536
 
 _UTC = dt.UTC
 
@@ -187,11 +194,12 @@ class _Expression(Compiled):
             scope.json = items[index]["json"] if 0 <= index < len(items) else {}
             scope.steps = scope.work = 0
             value = self._run(scope)
+            kind = type(value)
+            if kind in _SCALARS:
+                return value
             if self._convert:
                 return finish(scope, value)
-            if type(value) not in _JSON_TYPES:
-                return to_json_value(value)
-            return value
+            return value if kind is dict or kind is list else to_json_value(value)
         except Exception as exc:
             raise _evaluation_error(exc, self.source) from None
         finally:
@@ -200,7 +208,8 @@ class _Expression(Compiled):
             pool.append(scope)
 
 
-_JSON_TYPES = frozenset({str, int, float, bool, type(None), dict, list})
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_JSON_TYPES = _SCALARS | {dict, list}
 
 
 class _JsonPath(Compiled):
@@ -392,8 +401,14 @@ def evaluate_text(text: str, ctx: EvalContext, index: int = 0) -> Any:
 # --- templates --------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _compile_string(text: str) -> Compiled:
+    # Huge strings are rare (an HTML body) and would pin a lot of memory in the cache.
+    if len(text) > _CACHED_TEXT_LENGTH:
+        return _compile_text(text)
+    return _compile_cached(text)
+
+
+def _compile_text(text: str) -> Compiled:
     pieces = _split_template(text)
     if len(pieces) == 3 and pieces[0] == "" and pieces[2] == "":
         source = pieces[1]
@@ -406,17 +421,23 @@ def _compile_string(text: str) -> Compiled:
     return _Template(literals, expressions)
 
 
+_compile_cached = functools.lru_cache(maxsize=_CACHE_SIZE)(_compile_text)
+
+
 def _split_template(text: str) -> list[str]:
     """Alternating literal text and expression sources: ``[text, expr, text, …, text]``."""
     pieces: list[str] = []
     position = 0
+    # Bracket-aware scanning is bounded in total, so a hostile string full of `{{ ((` costs
+    # linear time; past the budget the first `}}` ends each expression.
+    budget = [2 * len(text) + MAX_SOURCE_LENGTH]
     while True:
         start = text.find("{{", position)
         if start < 0:
             pieces.append(text[position:])
             return pieces
         pieces.append(text[position:start])
-        end = _closing_braces(text, start + 2)
+        end = _closing_braces(text, start + 2, budget)
         if end < 0:
             end = text.find("}}", start + 2)
         if end < 0:
@@ -428,36 +449,40 @@ def _split_template(text: str) -> list[str]:
         position = end + 2
 
 
-def _closing_braces(text: str, position: int) -> int:
+def _closing_braces(text: str, position: int, budget: list[int]) -> int:
     """Where the ``}}`` closing an expression starts, skipping brackets and string literals.
 
     ``{{ {"a": {"b": 1}} }}`` holds ``}}`` inside a dict literal; this finds the real end.
-    Returns -1 when brackets or quotes do not balance, so the caller falls back to the first
-    ``}}`` and the parser reports the mistake.
+    Returns -1 when brackets or quotes do not balance (or ``budget`` runs out), so the caller
+    falls back to the first ``}}`` and the parser reports any mistake.
     """
     depth = 0
-    size = len(text)
-    while position < size:
-        char = text[position]
-        if char in "'\"":
-            quote = char * 3 if text.startswith(char * 3, position) else char
-            position += len(quote)
-            while position < size and not text.startswith(quote, position):
-                position += 2 if text[position] == "\\" else 1
-            if position >= size:
-                return -1
-            position += len(quote)
-            continue
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            if depth == 0:
-                if text.startswith("}}", position):
-                    return position
-                return -1
-            depth -= 1
-        position += 1
-    return -1
+    begin = position
+    size = min(len(text), position + MAX_SOURCE_LENGTH + 2, position + max(budget[0], 0))
+    try:
+        while position < size:
+            char = text[position]
+            if char in "'\"":
+                quote = char * 3 if text.startswith(char * 3, position) else char
+                position += len(quote)
+                while position < size and not text.startswith(quote, position):
+                    position += 2 if text[position] == "\\" else 1
+                if position >= size:
+                    return -1
+                position += len(quote)
+                continue
+            if char == "#":
+                return -1  # a comment: where it ends is the first `}}`
+            if char in "([{":
+                depth += 1
+            elif char in ")]}":
+                if depth == 0:
+                    return position if text.startswith("}}", position) else -1
+                depth -= 1
+            position += 1
+        return -1
+    finally:
+        budget[0] -= position - begin
 
 
 def _parse(source: str) -> ast.expr:
@@ -700,33 +725,10 @@ class _Compiler:
             self.fail("'%' works on numbers only; text formatting with '%' is not allowed")
         left = self.compile(node.left)
         right = self.compile(node.right)
-        # The common numeric cases skip the general operator's type dispatch. Products of
-        # integers below 2**1024 stay under MAX_INT_BITS, so they need no size check.
         if operator is add:
-
-            def plus(scope: Scope) -> Any:
-                a = left(scope)
-                b = right(scope)
-                if type(a) in _FAST_NUMBERS and type(b) in _FAST_NUMBERS:
-                    return a + b
-                return add(scope, a, b)
-
-            return plus
+            return _fast_add(left, right, _number_constant(node.right))
         if operator is multiply:
-
-            def times(scope: Scope) -> Any:
-                a = left(scope)
-                b = right(scope)
-                if (
-                    type(a) in _FAST_NUMBERS
-                    and type(b) in _FAST_NUMBERS
-                    and -_SMALL < a < _SMALL
-                    and -_SMALL < b < _SMALL
-                ):
-                    return a * b
-                return multiply(scope, a, b)
-
-            return times
+            return _fast_multiply(left, right, _number_constant(node.right))
         return lambda scope: operator(scope, left(scope), right(scope))
 
     def unaryop(self, node: ast.UnaryOp) -> Fn:
@@ -740,6 +742,11 @@ class _Compiler:
 
     def boolop(self, node: ast.BoolOp) -> Fn:
         values = [self.compile(value) for value in node.values]
+        if len(values) == 2:
+            first, second = values
+            if isinstance(node.op, ast.And):
+                return lambda scope: first(scope) and second(scope)
+            return lambda scope: first(scope) or second(scope)
         if isinstance(node.op, ast.And):
 
             def every(scope: Scope) -> Any:
@@ -777,19 +784,11 @@ class _Compiler:
                 self.fail("'is' compares with None, True or False only; use == for values")
             checks.append(check)
         if len(checks) == 1:
+            fast = _FAST_COMPARISONS.get(type(node.ops[0]))
+            if fast is not None:
+                return _fast_compare(operands[0], operands[1], fast, checks[0])
             check = checks[0]
             left, right = operands
-            if node.ops[0].__class__ in _NUMERIC_FAST:
-                fast = _NUMERIC_FAST[node.ops[0].__class__]
-
-                def numeric(scope: Scope) -> bool:
-                    a = left(scope)
-                    b = right(scope)
-                    if type(a) in NUMBER_TYPES and type(b) in NUMBER_TYPES:
-                        return fast(a, b)
-                    return check(scope, a, b)
-
-                return numeric
             return lambda scope: check(scope, left(scope), right(scope))
 
         def chain(scope: Scope) -> bool:
@@ -1046,11 +1045,17 @@ def _loop(
     level = levels[depth]
     inner = depth + 1 < len(levels)
     conditions = level.conditions
+    condition = conditions[0] if len(conditions) == 1 else None
     bind = level.bind
     for item in iterate(scope, level.iterable(scope)):
-        scope.step()
+        scope.steps += 1
+        if scope.steps > MAX_STEPS:
+            scope.step()  # raises, with the message
         bind(local, item)
-        if conditions and not all(condition(scope) for condition in conditions):
+        if condition is not None:
+            if not condition(scope):
+                continue
+        elif conditions and not all(condition(scope) for condition in conditions):
             continue
         if inner:
             _loop(scope, local, levels, depth + 1, emit, out)
@@ -1064,17 +1069,101 @@ def _call_method(
     return find_method(obj, name, where)(scope, obj, *args, **kwargs)
 
 
+# --- fast paths ----------------------------------------------------------------------------
+# The common cases (numbers, short text) skip the general operators' type dispatch; anything
+# else goes through them. Products of integers below 2**1024 stay under MAX_INT_BITS, so they
+# need no size check; comparing text costs its length, so only short text skips the budget.
+
 _FAST_NUMBERS = frozenset({int, float})
 _SMALL = 2**1024
+_SHORT = 4096
 
-_NUMERIC_FAST: dict[type, Callable[[Any, Any], bool]] = {
-    ast.Eq: lambda a, b: a == b,
-    ast.NotEq: lambda a, b: a != b,
-    ast.Lt: lambda a, b: a < b,
-    ast.LtE: lambda a, b: a <= b,
-    ast.Gt: lambda a, b: a > b,
-    ast.GtE: lambda a, b: a >= b,
+_FAST_COMPARISONS: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
 }
+
+
+def _number_constant(node: ast.expr) -> int | float | None:
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if (type(value) is int or type(value) is float) and -_SMALL < value < _SMALL:
+            return value
+    return None
+
+
+def _fast_add(left: Fn, right: Fn, constant: float | None) -> Fn:
+    if constant is not None:
+        c = constant
+
+        def plus_constant(scope: Scope) -> Any:
+            a = left(scope)
+            if type(a) in _FAST_NUMBERS:
+                return a + c
+            return add(scope, a, c)
+
+        return plus_constant
+
+    def plus(scope: Scope) -> Any:
+        a = left(scope)
+        b = right(scope)
+        if type(a) in _FAST_NUMBERS and type(b) in _FAST_NUMBERS:
+            return a + b
+        return add(scope, a, b)
+
+    return plus
+
+
+def _fast_multiply(left: Fn, right: Fn, constant: float | None) -> Fn:
+    if constant is not None:
+        c = constant
+
+        def times_constant(scope: Scope) -> Any:
+            a = left(scope)
+            if type(a) in _FAST_NUMBERS and -_SMALL < a < _SMALL:
+                return a * c
+            return multiply(scope, a, c)
+
+        return times_constant
+
+    def times(scope: Scope) -> Any:
+        a = left(scope)
+        b = right(scope)
+        if (
+            type(a) in _FAST_NUMBERS
+            and type(b) in _FAST_NUMBERS
+            and -_SMALL < a < _SMALL
+            and -_SMALL < b < _SMALL
+        ):
+            return a * b
+        return multiply(scope, a, b)
+
+    return times
+
+
+def _fast_compare(
+    left: Fn,
+    right: Fn,
+    fast: Callable[[Any, Any], bool],
+    check: Callable[[Scope, Any, Any], bool],
+) -> Fn:
+    def compare_values(scope: Scope) -> bool:
+        a = left(scope)
+        b = right(scope)
+        ta = type(a)
+        tb = type(b)
+        if (ta in _FAST_NUMBERS and tb in _FAST_NUMBERS) or (
+            ta is str and tb is str and len(a) < _SHORT
+        ):
+            return fast(a, b)
+        return check(scope, a, b)
+
+    return compare_values
+
 
 _HANDLERS: dict[type, Callable[[_Compiler, Any], Fn]] = {
     ast.Constant: _Compiler.constant,

@@ -399,3 +399,22 @@ def test_results_whose_json_would_explode_are_refused(source: str) -> None:
 def test_comprehension_clauses_are_bounded() -> None:
     with pytest.raises(ExpressionError, match="at most 10 'for' clauses"):
         compile_value("{{ [1 " + "for a in [1] " * 11 + "] }}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ (( }}" * 50_000,
+        "{{ '" * 100_000,
+        "{{ ([{ " * 50_000 + "}}",
+        "x {{ 1 }} " * 20_000,
+    ],
+)
+def test_hostile_templates_compile_in_linear_time(text: str) -> None:
+    with contextlib.suppress(ExpressionError):
+        compile_value(text)
+
+
+def test_comments_end_at_the_closing_braces() -> None:
+    ctx = EvalContext(items=[{"json": {"a": 1}}])
+    assert compile_value("{{ json.a # it's one }} and {{ 2 }}").evaluate(ctx, 0) == "1 and 2"
