@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from flowlite.errors import ExpressionError
+from flowlite.expression_functions import MAX_STEPS
 from flowlite.expressions import (
     EvalContext,
     compile_value,
@@ -645,8 +646,8 @@ def test_comprehension_values_are_per_evaluation(ctx: EvalContext) -> None:
 def test_evaluate_after_an_error_starts_clean(ctx: EvalContext) -> None:
     compiled = compile_value("{{ [x for x in range(json.n)] }}")
     big = make_ctx(items=[{"json": {"n": 10_000}}] * 2)
-    for _ in range(15):
-        compiled.evaluate(big, 0)  # 150,000 steps in total: budgets are per evaluation
+    for _ in range(MAX_STEPS // 10_000 + 5):
+        compiled.evaluate(big, 0)  # more steps in total than one evaluation may take
     with pytest.raises(ExpressionError):
         compiled.evaluate(make_ctx(items=[{"json": {"n": "x"}}]), 0)
     assert compiled.evaluate(make_ctx(items=[{"json": {"n": 2}}]), 0) == [0, 1]
