@@ -143,6 +143,13 @@ SETTINGS: tuple[Setting, ...] = (
         120.0,
         "How long a test webhook URL (`/webhook-test/...`) listens after the editor asks for it.",
     ),
+    Setting(
+        "encryption_key",
+        "str",
+        "",
+        "Key of stored credentials: 32 random bytes in base64url (`flowlite credentials generate-key`); empty: the `encryption.key` file in the data directory, created at first start.",
+        secret=True,
+    ),
 )
 
 
@@ -170,6 +177,7 @@ class Config:
     concurrency_limit: int = 0
     workflow_concurrency_limit: int = 0
     webhook_test_seconds: float = 120.0
+    encryption_key: str = dataclasses.field(default="", repr=False)  # a secret: not in logs
 
     @property
     def url(self) -> str:
@@ -192,7 +200,7 @@ class Config:
         for setting in SETTINGS:
             value = getattr(self, setting.name)
             if setting.secret and isinstance(value, str):
-                value = mask_url(value)
+                value = mask_url(value) if "://" in value else ("***" if value else "")
             out[setting.name] = str(value) if isinstance(value, Path) else value
         out["database"] = mask_url(self.url)
         return out
