@@ -175,22 +175,25 @@ class Runner:
         if not self.accepting:
             raise Unavailable("the server is shutting down and starts no new execution")
         parsed = workflow if workflow is not None else self.workflow(workflow_id, version, document)
-        if resume is not None:
-            execution = self.engine.resume(
-                parsed, resume, items, responder=responder, active=active
-            )
-        else:
-            execution = self.engine.prepare(
-                parsed,
-                workflow_id=workflow_id,
-                workflow_version=version,
-                mode=mode,
-                items=items,
-                start=start,
-                active=active,
-                execution_id=execution_id,
-                responder=responder,
-            )
+        try:
+            if resume is not None:
+                execution = self.engine.resume(
+                    parsed, resume, items, responder=responder, active=active
+                )
+            else:
+                execution = self.engine.prepare(
+                    parsed,
+                    workflow_id=workflow_id,
+                    workflow_version=version,
+                    mode=mode,
+                    items=items,
+                    start=start,
+                    active=active,
+                    execution_id=execution_id,
+                    responder=responder,
+                )
+        except NotFound as exc:  # a start node that does not exist: a bad request, not a 404
+            raise UserError(exc.message) from None
         if seed:
             # outputs of the nodes that ran before, so that expressions such as node("X") work
             execution._latest.update(seed)
