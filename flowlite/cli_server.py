@@ -71,6 +71,12 @@ def serve(
     import uvicorn
 
     from flowlite.app import create_app
+    from flowlite.errors import FlowliteError
+
+    try:  # refuse a database this flowlite cannot use before the server prints anything
+        asyncio.run(_preflight(config))
+    except FlowliteError as exc:
+        _fail(exc.message, EXIT_FAILED)
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -83,9 +89,24 @@ def serve(
             lifespan="on",
         )
     )
-    server.run()
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits 3 when the application fails to start
+        server.started = False
     if not server.started:
         _fail("the server did not start (see the messages above)", EXIT_FAILED)
+
+
+async def _preflight(config: Config) -> None:
+    from flowlite.db import open_database
+    from flowlite.migrations import check_revision
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = open_database(config.url)
+    try:
+        await check_revision(db)
+    finally:
+        await db.close()
 
 
 async def _open(config: Config) -> Database:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from flowlite.db import Database
 from flowlite.errors import FlowliteError
 
-__all__ = ["HEAD", "REVISIONS", "SchemaTooNew", "current_revision", "migrate"]
+__all__ = ["HEAD", "REVISIONS", "SchemaTooNew", "check_revision", "current_revision", "migrate"]
 
 REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
 HEAD = REVISIONS[-1]
@@ -65,6 +65,14 @@ def _check_known(revision: str | None) -> None:
             f"the database schema is at revision {revision!r}, newer than this flowlite knows "
             f"(up to {HEAD!r}): it was used by a newer flowlite; upgrade flowlite to open it"
         )
+
+
+async def check_revision(db: Database) -> str | None:
+    """The database's revision; :class:`SchemaTooNew` when this code does not know it."""
+    async with db.read() as connection:
+        revision = await current_revision(connection)
+    _check_known(revision)
+    return revision
 
 
 async def migrate(db: Database, target: str = HEAD) -> tuple[str | None, str]:
