@@ -781,7 +781,7 @@ def _strftime(scope: Scope, value: dt.date, pattern: Any) -> str:
     pattern = _text_arg(pattern, "strftime()")
     if len(pattern) > _MAX_FORMAT_LENGTH or "%" in _STRFTIME_DIRECTIVE.sub("", pattern):
         raise ExpressionError(
-            f"strftime() takes plain %-directives such as '%Y-%m-%d', got {pattern!r}"
+            f"strftime() takes plain %-directives such as '%Y-%m-%d', got {pattern!r:.60}"
         )
     return value.strftime(pattern)
 
@@ -891,7 +891,7 @@ _STR_METHODS.update(
 
 _SEQUENCE_METHODS: dict[str, Method] = {
     "index": _list_index,
-    "count": _sequence_search(lambda value, item: value.count(item)),
+    "count": _sequence_search(lambda value, *args: value.count(*args)),
 }
 
 _DATE_FIELDS = frozenset({"year", "month", "day"})
@@ -935,6 +935,17 @@ METHODS: dict[type, dict[str, Method]] = {
 
 #: every method name of every type: a call of any other name is refused when compiling
 METHOD_NAMES: frozenset[str] = frozenset(name for table in METHODS.values() for name in table)
+
+
+def _named(table: dict[str, Method]) -> None:
+    # Python names the function in a TypeError about its arguments ("zfill() missing 1
+    # required positional argument"); make that the method's name, not a wrapper's.
+    for name, method in table.items():
+        method.__qualname__ = name
+
+
+for _table in METHODS.values():
+    _named(_table)
 
 _METHOD_HINTS = {
     ("list", "join"): "use ', '.join(list)",
