@@ -62,6 +62,7 @@ from flowlite.expression_functions import (
     FUNCTIONS,
     MAX_DATA_DEPTH,
     MAX_STEPS,
+    MAX_WORK,
     METHOD_NAMES,
     Scope,
     add,
@@ -157,15 +158,9 @@ Fn = Callable[[Scope], Any]
 
 
 # Scopes are pooled per compiled expression: building one costs more than evaluating a simple
-# expression. list.pop and list.append are atomic, so threads never share a scope.
+# expression. list.pop and list.append are atomic, so threads never share a scope. A released
+# scope points at _RELEASED, so that a cached expression keeps no execution's items alive.
 _RELEASED = EvalContext(items=[])
-
-
-def _release(scope: Scope, pool: list[Scope]) -> None:
-    # Drop references so a cached expression does not keep an execution's items alive.
-    scope.ctx = _RELEASED
-    scope.json = scope.names = None
-    pool.append(scope)
 
 
 class _Expression(Compiled):
@@ -181,7 +176,7 @@ class _Expression(Compiled):
         self._pool: list[Scope] = []
 
     def evaluate(self, ctx: EvalContext, index: int) -> Any:
-        # The hot path of the whole engine: Scope.open and _release are inlined.
+        # The hot path of the whole engine: Scope.open and the release are inlined.
         pool = self._pool
         try:
             scope = pool.pop()
@@ -260,20 +255,31 @@ class _Template(Compiled):
         out = [self._literals[0]]
         source = ""
         try:
-            scope.open(ctx, index)
+            # Scope.open and the release inlined, as in _Expression.evaluate.
+            scope.ctx = ctx
+            scope.index = index
+            items = ctx.items
+            scope.json = items[index]["json"] if 0 <= index < len(items) else {}
+            scope.steps = scope.work = 0
             for part in self._expressions:
                 (source, run), literal = part
                 value = run(scope)
-                text = value if type(value) is str else to_text(scope, value)
+                kind = type(value)
+                text = (
+                    value if kind is str else str(value) if kind is int else to_text(scope, value)
+                )
                 # Each part is charged: repeating one large value in many parts adds up.
                 scope.work += len(text)
                 out.append(text)
                 out.append(literal)
-            scope.spend(0)
+            if scope.work > MAX_WORK:
+                scope.spend(0)  # raises, with the message
         except Exception as exc:
             raise _evaluation_error(exc, source) from None
         finally:
-            _release(scope, pool)
+            scope.ctx = _RELEASED
+            scope.json = scope.names = None
+            pool.append(scope)
         return "".join(out)
 
 
@@ -659,11 +665,13 @@ class _Compiler:
             base = base.value
         steps.reverse()
         start = self.compile(base)
+        # `json` cannot be rebound (it is no valid loop variable): read it without a call.
+        from_json = isinstance(base, ast.Name) and base.id == "json"
         if len(steps) == 1:
             key, is_attribute, where = steps[0]
 
             def read_one(scope: Scope) -> Any:
-                obj = start(scope)
+                obj = scope.json if from_json else start(scope)
                 if type(obj) is dict:
                     return obj.get(key)
                 if is_attribute:
@@ -673,7 +681,7 @@ class _Compiler:
             return read_one
 
         def read_path(scope: Scope) -> Any:
-            obj = start(scope)
+            obj = scope.json if from_json else start(scope)
             for key, is_attribute, where in steps:
                 if type(obj) is dict:
                     obj = obj.get(key)
