@@ -208,10 +208,11 @@ _JSON_TYPES = _SCALARS | {dict, list}
 
 
 class _JsonPath(Compiled):
-    """``json.a.b`` or ``json["a"]["b"]``, the most common expression, walked without a scope.
+    """``json.a.b[0]`` or ``json["a"]``, the most common expression, walked without a scope.
 
-    Anything but an object on the way (a list, a missing key read further) falls back to the
-    general compiled expression, which gives the same result or the proper error.
+    Anything but objects and in-range list positions on the way (a missing key read further,
+    a datetime) falls back to the general compiled expression, which gives the same result or
+    the proper error.
     """
 
     __slots__ = ("_general", "_keys")
@@ -226,9 +227,12 @@ class _JsonPath(Compiled):
         if 0 <= index < len(items):
             obj = items[index].get("json")
             for key in self._keys:
-                if type(obj) is not dict:
+                if type(obj) is dict:
+                    obj = obj.get(key)
+                elif type(obj) is list and type(key) is int and -len(obj) <= key < len(obj):
+                    obj = obj[key]
+                else:
                     return self._general.evaluate(ctx, index)
-                obj = obj.get(key)
             if type(obj) in _JSON_TYPES:
                 return obj
         return self._general.evaluate(ctx, index)

@@ -713,3 +713,24 @@ def test_deeply_nested_parameter_values_are_refused_not_crashed() -> None:
     assert expression_problems(value) == ["the parameter value is nested more than 200 levels"]
     with pytest.raises(ExpressionError):
         compile_value(value)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["json.v", "json.v.a", "json.v[0]", "json.v[-1].a", "json.v[5]", "json.v.a.b", "json['v'][1]"],
+)
+@pytest.mark.parametrize(
+    "data",
+    [None, 1, "ab", [], [{"a": 1}, {"a": [2]}], {"a": {"b": None}}, {"a": "x"}, [[1], 2]],
+)
+def test_plain_paths_match_the_general_evaluator(path: str, data: Any) -> None:
+    """`json.a.b` has a fast path; it must agree with the general one, errors included."""
+    ctx = make_ctx(items=[{"json": {"v": data}}])
+
+    def outcome(text: str) -> Any:
+        try:
+            return ev(text, ctx)
+        except ExpressionError as exc:
+            return ("error", exc.reason)
+
+    assert outcome("{{ " + path + " }}") == outcome("{{ " + path + " if true else 0 }}")
