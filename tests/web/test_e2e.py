@@ -210,7 +210,7 @@ FAILING = {
 def test_errors_pins_live_list_and_unsaved_warning(page: Any, live_server: LiveServer) -> None:
     created = live_server.http.post("/api/v1/workflows", json=FAILING).json()
     page.goto(f"{live_server.url}/executions")
-    page.wait_for_selector(".page-head")
+    page.wait_for_selector("body[data-live]")
     live_server.http.post(f"/api/v1/workflows/{created['id']}/run", json={"items": {"total": 3}})
     # the list follows new executions without a reload
     page.locator("tbody tr", has_text="Failing").first.wait_for()

@@ -511,9 +511,20 @@
   /* --- the executions list: refresh on every execution that starts or ends ----------------- */
   function liveList() {
     var source = new EventSource('/api/v1/executions/events');
-    var changed = function () { htmx.trigger(document.body, 'executions-changed'); };
+    // at most one refresh a second, and always one after the last event
+    var pending = false, last = 0;
+    var changed = function () {
+      if (pending) return;
+      pending = true;
+      setTimeout(function () {
+        pending = false; last = Date.now();
+        htmx.trigger(document.body, 'executions-changed');
+      }, Math.max(300, 1000 - (Date.now() - last))); // 300 ms: the writer commits in batches
+    };
     source.addEventListener('execution_started', changed);
     source.addEventListener('execution_finished', changed);
+    // whatever started between the page and the subscription (or during a reconnection)
+    source.onopen = function () { changed(); document.body.dataset.live = 'true'; };
     window.addEventListener('pagehide', function () { source.close(); });
   }
 
