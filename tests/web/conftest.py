@@ -111,6 +111,8 @@ def browser() -> Iterator[Any]:
     if not shutil.which(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
     playwright_api = pytest.importorskip("playwright.sync_api")
+    for stale in SCREENSHOTS.glob("FAILED-*.png"):
+        stale.unlink()
     with playwright_api.sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM, chromium_sandbox=False, args=CHROMIUM_ARGS
