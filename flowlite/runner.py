@@ -146,6 +146,10 @@ class Runner:
             self._workflows.move_to_end(key)
         return workflow
 
+    def cached(self, workflow_id: str, version: int) -> Workflow | None:
+        """The parsed workflow of a stored version, when it is in the cache."""
+        return self._workflows.get((workflow_id, version))
+
     def start(
         self,
         workflow_id: str,

@@ -35,6 +35,7 @@ __all__ = [
     "WorkflowPage",
     "WorkflowSummary",
     "create_workflow",
+    "current_version",
     "delete_workflow",
     "diff_versions",
     "find_workflow",
@@ -202,6 +203,19 @@ async def get_workflow(db: Database, workflow_id: str) -> WorkflowDetail:
     async with db.read() as connection:
         row = await _row(connection, workflow_id)
         return _detail(row, await _document(connection, workflow_id, row.version))
+
+
+async def current_version(db: Database, workflow_id: str) -> tuple[int, bool]:
+    """The number of a workflow's current version and its active flag (one small query)."""
+    async with db.read() as connection:
+        row = (
+            await connection.execute(
+                select(workflows.c.version, workflows.c.active).where(workflows.c.id == workflow_id)
+            )
+        ).first()
+    if row is None:
+        raise NotFound(f"no workflow with id {workflow_id!r}")
+    return int(row[0]), bool(row[1])
 
 
 async def update_workflow(
