@@ -23,10 +23,13 @@ from litestar.openapi import OpenAPIConfig
 
 from flowlite import __version__
 from flowlite.activation import Triggers
+from flowlite.api_credentials import CredentialController
 from flowlite.api_executions import ExecutionController
 from flowlite.api_system import DocsPagePlugin, JsonRenderPlugin, healthz, readyz, version
 from flowlite.api_workflows import WorkflowController
 from flowlite.config import Config
+from flowlite.credentials import StoredCredentials
+from flowlite.crypto import check_key
 from flowlite.db import open_database
 from flowlite.events import EventHub
 from flowlite.migrations import migrate
@@ -34,7 +37,7 @@ from flowlite.problems import exception_handlers
 from flowlite.queueing import recover_running
 from flowlite.registry import Registry
 from flowlite.retention import retention_loop
-from flowlite.runner import Runner
+from flowlite.runner import Runner, env_credentials
 from flowlite.schedules import Clock
 from flowlite.sdk import Item
 from flowlite.state import ServerState
@@ -100,6 +103,7 @@ async def start_server(
         before, after = await migrate(db)
         if before != after:
             log.info("database schema migrated from %s to %s", before or "empty", after)
+        cipher = await check_key(db, config)  # a wrong key is refused before anything runs
         crashed = await recover_running(db)  # queued and waiting ones go on
         if crashed:
             log.warning(
@@ -114,6 +118,9 @@ async def start_server(
     hub = EventHub()
     runner = Runner(config, db, registry or Registry.default(), writer, hub, code_runner=sandbox)
     state = ServerState(config, db, runner.engine.registry, hub, runner)
+    # FLOWLITE_CREDENTIAL_<NAME> variables still answer for names the store does not hold
+    state.credentials = StoredCredentials(db, cipher, config, fallback=env_credentials)
+    runner.engine.credentials = state.credentials
     state.background = [asyncio.get_running_loop().create_task(retention_loop(config, db))]
     state.sandbox = sandbox
     state.triggers = Triggers(config, db, runner, clock)
@@ -165,6 +172,7 @@ def create_app(
         route_handlers=[
             WorkflowController,
             ExecutionController,
+            CredentialController,
             healthz,
             readyz,
             version,

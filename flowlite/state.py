@@ -29,3 +29,5 @@ class ServerState:
     #: webhooks, schedules, waits and the execution queue (a flowlite.activation.Triggers;
     #: typed Any because handler signatures resolve these annotations at run time)
     triggers: Any = None
+    #: the credential store (a flowlite.credentials.StoredCredentials: the engine's source)
+    credentials: Any = None

@@ -22,9 +22,12 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "audit_log",
+    "credentials",
     "execution_data",
     "execution_waits",
     "executions",
+    "meta",
     "metadata",
     "schedule_state",
     "webhook_signatures",
@@ -124,4 +127,41 @@ webhook_signatures = Table(
     Column("signature", String(160), primary_key=True),
     Column("expires_at", TIME, nullable=False),
     Index("ix_webhook_signatures_expires_at", "expires_at"),
+)
+
+#: facts about the installation itself, by key (the encryption key's fingerprint)
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+#: stored credentials: the data (every field, as JSON) is an AES-256-GCM envelope (flowlite.crypto)
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", TIME, nullable=False),
+    Column("updated_at", TIME, nullable=False),
+)
+
+#: the append-only audit log; each entry's hash covers the previous one's (flowlite.audit)
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", TIME, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", Text, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    #: JSON object, never secrets
+    Column("details", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_at", "at"),
 )

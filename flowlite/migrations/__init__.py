@@ -20,7 +20,7 @@ from flowlite.errors import FlowliteError
 
 __all__ = ["HEAD", "REVISIONS", "SchemaTooNew", "check_revision", "current_revision", "migrate"]
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
 HEAD = REVISIONS[-1]
 SCRIPTS = Path(__file__).parent
 
