@@ -7,12 +7,13 @@ WAL mode a reader never blocks the writer), writes it to a temporary file next t
 converts it to a self-contained single file (journal mode ``DELETE``), checks it and only then
 renames it into place, so an interrupted backup never leaves a half-written file under the name.
 
-A restore first checks the file: it is a SQLite database, ``PRAGMA integrity_check`` passes, and
-its schema revision is one this flowlite knows (an older one is migrated at the next start, a newer
-one is refused). It then takes an exclusive lock on the live database, which fails while a server
-or another command has it open, copies the current database to ``backups/`` and writes the backup
-over it, again through the backup API. Stored credentials and their encryption key do not exist yet;
-when they do, a restore must also check that the backup was written under the configured key.
+A restore first checks the file: it is a SQLite database, ``PRAGMA integrity_check`` passes, its
+schema revision is one this flowlite knows (an older one is migrated at the next start, a newer
+one is refused), and the configured encryption key (``FLOWLITE_ENCRYPTION_KEY`` or the data
+directory's ``encryption.key``) is the key its credentials are encrypted with (compared by
+fingerprint). It then takes an exclusive lock on the live database, which fails while a server or
+another command has it open, copies the current database to ``backups/`` and writes the backup
+over it, again through the backup API. A backup never contains the key: keep the key apart.
 
 Postgres has its own tools: both commands refuse with a message pointing to ``pg_dump`` and
 ``pg_restore``. Spilled node outputs (``<data dir>/executions/``) are files, not rows: copy that
@@ -27,6 +28,7 @@ Errors::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -42,6 +44,7 @@ from sqlalchemy.engine import make_url
 from flowlite.errors import UserError
 
 if TYPE_CHECKING:
+    from flowlite.config import Config
     from flowlite.db import Database
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "DatabaseInfo",
     "backup_before_migration",
     "backup_database",
+    "check_key",
     "inspect_database",
     "restore_database",
     "sqlite_path",
@@ -69,13 +73,15 @@ class BackupError(UserError):
 
 @dataclass(frozen=True)
 class DatabaseInfo:
-    """What a database file holds: its schema revision, row counts and size."""
+    """What a database file holds: its schema revision, row counts and size, and the fingerprint
+    of the key its credentials are encrypted with (``None`` before the first start that set one)."""
 
     path: Path
     revision: str | None
     counts: dict[str, int] = field(default_factory=dict)
     size: int = 0
     seconds: float = 0.0
+    key_fingerprint: str | None = None
 
 
 def sqlite_path(url: str) -> Path:
@@ -124,6 +130,18 @@ def _counts(connection: sqlite3.Connection) -> dict[str, int]:
     return counts
 
 
+def _fingerprint(connection: sqlite3.Connection) -> str | None:
+    from flowlite.crypto import FINGERPRINT
+
+    has_table = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    if not has_table:
+        return None
+    row = connection.execute("SELECT value FROM meta WHERE key = ?", (FINGERPRINT,)).fetchone()
+    return str(row[0]) if row else None
+
+
 def _integrity(connection: sqlite3.Connection, what: str) -> None:
     rows = [str(row[0]) for row in connection.execute("PRAGMA integrity_check(20)")]
     if rows != ["ok"]:
@@ -162,10 +180,33 @@ def inspect_database(path: Path) -> DatabaseInfo:
             _integrity(connection, str(path))
             revision = _revision(connection)
             counts = _counts(connection)
+            fingerprint = _fingerprint(connection)
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{path} cannot be read as a SQLite database: {exc}") from None
     _check_revision(revision, str(path))
-    return DatabaseInfo(path, revision, counts, path.stat().st_size)
+    return DatabaseInfo(path, revision, counts, path.stat().st_size, key_fingerprint=fingerprint)
+
+
+def check_key(info: DatabaseInfo, config: Config) -> None:
+    """Refuse a database whose credentials are encrypted with another key than the configured one."""
+    from flowlite.crypto import EncryptionKeyError, load_cipher
+
+    if info.key_fingerprint is None:
+        return
+    try:
+        cipher = load_cipher(config, create=False)
+    except EncryptionKeyError as exc:
+        raise BackupError(
+            f"{info.path}: its credentials are encrypted with the key of fingerprint "
+            f"{info.key_fingerprint}, and {exc.message}"
+        ) from None
+    if cipher.fingerprint != info.key_fingerprint:
+        raise BackupError(
+            f"{info.path}: its credentials are encrypted with the key of fingerprint "
+            f"{info.key_fingerprint}, but the key from {cipher.source} has fingerprint "
+            f"{cipher.fingerprint}: put the backed-up server's key in place (the encryption.key "
+            "file of its data directory, or FLOWLITE_ENCRYPTION_KEY) and restore again"
+        )
 
 
 def _copy(source: sqlite3.Connection, target: Path) -> DatabaseInfo:
@@ -177,9 +218,12 @@ def _copy(source: sqlite3.Connection, target: Path) -> DatabaseInfo:
         _integrity(copy, "the copy")
         revision = _revision(copy)
         counts = _counts(copy)
+        fingerprint = _fingerprint(copy)
     with target.open("rb") as file:
         os.fsync(file.fileno())
-    return DatabaseInfo(target, revision, counts, target.stat().st_size)
+    return DatabaseInfo(
+        target, revision, counts, target.stat().st_size, key_fingerprint=fingerprint
+    )
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -217,7 +261,7 @@ def backup_database(database: Path, target: Path, *, overwrite: bool = False) ->
         raise BackupError(f"backup of {database} failed: {exc}") from None
     finally:
         partial.unlink(missing_ok=True)
-    return DatabaseInfo(target, info.revision, info.counts, info.size, time.monotonic() - started)
+    return dataclasses.replace(info, path=target, seconds=time.monotonic() - started)
 
 
 def _stamp() -> str:
@@ -241,15 +285,17 @@ def _exclusive(database: Path) -> Iterator[sqlite3.Connection]:
         yield connection
 
 
-def restore_database(source: Path, database: Path, *, force: bool = False) -> DatabaseInfo:
-    """Replace the SQLite file ``database`` with the backup ``source``, after checking it.
+def restore_database(source: Path, config: Config, *, force: bool = False) -> DatabaseInfo:
+    """Replace the SQLite database of ``config`` with the backup ``source``, after checking it.
 
     Refuses while the database is in use, and, unless ``force``, when the database already holds
     workflows or executions. The database it replaces is first copied to
     ``<its directory>/backups/pre-restore-<time>.db``.
     """
     started = time.monotonic()
+    database = sqlite_path(config.url)
     info = inspect_database(source)
+    check_key(info, config)
     if database.exists() and source.resolve() == database.resolve():
         raise BackupError("the backup file is the database itself")
     database.parent.mkdir(parents=True, exist_ok=True)
@@ -278,9 +324,7 @@ def restore_database(source: Path, database: Path, *, force: bool = False) -> Da
             f"the restored database does not match the backup ({restored.counts} rows at "
             f"revision {restored.revision}, expected {info.counts} at {info.revision})"
         )
-    return DatabaseInfo(
-        database, restored.revision, restored.counts, info.size, time.monotonic() - started
-    )
+    return dataclasses.replace(info, path=database, seconds=time.monotonic() - started)
 
 
 async def backup_before_migration(db: Database, revision: str) -> Path | None:

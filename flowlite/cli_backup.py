@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
+
+if TYPE_CHECKING:
+    from flowlite.config import Config
 
 __all__ = ["register"]
 
@@ -24,13 +27,13 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _database(data_dir: str | None, database_url: str | None) -> Path:
+def _database(data_dir: str | None, database_url: str | None) -> tuple[Config, Path]:
     from flowlite.backup import BackupError, sqlite_path
     from flowlite.config import ConfigError, load_config
 
     try:
         config = load_config({"data_dir": data_dir, "database_url": database_url})
-        return sqlite_path(config.url)
+        return config, sqlite_path(config.url)
     except (ConfigError, BackupError) as exc:
         _fail(exc.message, EXIT_INVALID)
 
@@ -56,7 +59,7 @@ def backup(file: str, force: bool, data_dir: str | None, database_url: str | Non
     """Write a consistent copy of the SQLite database to FILE, even while the server runs."""
     from flowlite.backup import BackupError, backup_database
 
-    database = _database(data_dir, database_url)
+    _, database = _database(data_dir, database_url)
     try:
         info = backup_database(database, Path(file), overwrite=force)
     except BackupError as exc:
@@ -67,6 +70,13 @@ def backup(file: str, force: bool, data_dir: str | None, database_url: str | Non
         f"backed up {database} to {info.path} ({info.size / 1e6:.1f} MB, schema {info.revision}, "
         f"{_counts(info.counts)}) in {info.seconds:.2f} s"
     )
+    if info.key_fingerprint:
+        click.echo(
+            f"note: its credentials are encrypted with the key of fingerprint "
+            f"{info.key_fingerprint}, which is not in the backup: keep that key (FLOWLITE_ENCRYPTION_KEY "
+            "or encryption.key in the data directory) safe and apart; restore needs it",
+            err=True,
+        )
     spill = database.parent / "executions"
     if spill.is_dir() and any(spill.iterdir()):
         click.echo(
@@ -86,15 +96,16 @@ def backup(file: str, force: bool, data_dir: str | None, database_url: str | Non
 def restore(file: str, force: bool, data_dir: str | None, database_url: str | None) -> None:
     """Restore a backup FILE into the data directory (stop the server first).
 
-    The file must pass SQLite's integrity check and have a schema this flowlite knows; an older
-    schema is migrated when the server next starts.
+    The file must pass SQLite's integrity check, have a schema this flowlite knows (an older one
+    is migrated when the server next starts), and its credentials must be encrypted with the
+    configured key (FLOWLITE_ENCRYPTION_KEY or encryption.key in the data directory).
     """
     from flowlite.backup import BackupError, restore_database
     from flowlite.migrations import HEAD
 
-    database = _database(data_dir, database_url)
+    config, database = _database(data_dir, database_url)
     try:
-        info = restore_database(Path(file), database, force=force)
+        info = restore_database(Path(file), config, force=force)
     except BackupError as exc:
         _fail(exc.message, EXIT_INVALID)
     except OSError as exc:
