@@ -42,6 +42,25 @@ WEBHOOK_WORKFLOW: dict[str, Any] = {
 }
 
 
+ZONED_WORKFLOW: dict[str, Any] = {
+    "name": "time zones in the binary",
+    "nodes": [
+        {"name": "Start", "type": "manual_trigger"},
+        {
+            "name": "Format",
+            "type": "date_time",
+            "parameters": {
+                "operation": "format",
+                "field": "when",
+                "timezone": "Europe/Berlin",
+                "format": "%Y-%m-%d %H:%M %Z",
+            },
+        },
+    ],
+    "connections": [{"from": "Start", "to": "Format"}],
+}
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWLITE_", "PYTHON"))}
     # the binary must not lean on the test's virtualenv or any Python on PATH
@@ -56,7 +75,7 @@ def run(binary: Path, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[
         capture_output=True,
         text=True,
         timeout=120,
-        env=clean_env(),
+        env=kwargs.pop("env", None) or clean_env(),
         cwd=kwargs.pop("cwd", ROOT),
         check=False,
         **kwargs,
@@ -85,7 +104,7 @@ def test_version(binary: Path) -> None:
     assert done.stdout.strip() == f"flowlite, version {__version__}"
 
 
-def test_run_example_files(binary: Path) -> None:
+def test_run_example_files(binary: Path, tmp_path: Path) -> None:
     hello = run(binary, "run", "examples/hello.json")
     assert hello.returncode == 0, hello.stderr
     assert json.loads(hello.stdout) == [{"greeting": "Hello, world!"}]
@@ -93,6 +112,19 @@ def test_run_example_files(binary: Path) -> None:
     code = run(binary, "run", "examples/code.json", "--input", '{"text": "b a b"}')
     assert code.returncode == 0, code.stderr
     assert json.loads(code.stdout) == [{"text": "b a b", "words": 3, "most_common": "b"}]
+    # the time zone database is inside too (slim images have no /usr/share/zoneinfo)
+    zoned = tmp_path / "zoned.json"
+    zoned.write_text(json.dumps(ZONED_WORKFLOW), encoding="utf-8")
+    berlin = run(
+        binary,
+        "run",
+        str(zoned),
+        "--input",
+        '{"when": "2026-07-01T12:00:00Z"}',
+        env=clean_env(PYTHONTZPATH=str(tmp_path / "no-zoneinfo")),
+    )
+    assert berlin.returncode == 0, berlin.stderr
+    assert json.loads(berlin.stdout) == [{"when": "2026-07-01 14:00 CEST"}]
     invalid = run(binary, "run", "examples/nope.json")
     assert invalid.returncode == 2 and "nope.json" in invalid.stderr
     listed = run(binary, "nodes", "list", "--json")
