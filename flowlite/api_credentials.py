@@ -63,7 +63,9 @@ class CredentialController(Controller):
     async def create_credential(self, flowlite: ServerState, data: NewCredential) -> CredentialInfo:
         """Store a new credential (its data encrypted)."""
         store = _store(flowlite)
-        return await create_credential(flowlite.db, store.cipher, data.name, data.type, data.data)
+        return await create_credential(
+            flowlite.db, store.cipher, data.name, data.type, data.data, actor="api"
+        )
 
     @get("/{reference:str}")
     async def get_credential(self, flowlite: ServerState, reference: str) -> CredentialInfo:
@@ -77,9 +79,9 @@ class CredentialController(Controller):
         """Rename a credential or change some of its fields."""
         store = _store(flowlite)
         return await update_credential(
-            flowlite.db, store.cipher, reference, name=data.name, data=data.data
+            flowlite.db, store.cipher, reference, name=data.name, data=data.data, actor="api"
         )
 
     @delete("/{reference:str}")
     async def delete_credential(self, flowlite: ServerState, reference: str) -> None:
-        await delete_credential(flowlite.db, reference)
+        await delete_credential(flowlite.db, reference, actor="api")

@@ -23,6 +23,7 @@ from litestar.openapi import OpenAPIConfig
 
 from flowlite import __version__
 from flowlite.activation import Triggers
+from flowlite.api_audit import AuditController
 from flowlite.api_credentials import CredentialController
 from flowlite.api_executions import ExecutionController
 from flowlite.api_system import DocsPagePlugin, JsonRenderPlugin, healthz, readyz, version
@@ -173,6 +174,7 @@ def create_app(
             WorkflowController,
             ExecutionController,
             CredentialController,
+            AuditController,
             healthz,
             readyz,
             version,

@@ -186,6 +186,7 @@ def nodes_describe(type_name: str, version: int | None) -> None:
 
 def _register_server_commands() -> None:
     # the server commands import their heavy modules only when they run
+    from flowlite.cli_audit import register as register_audit
     from flowlite.cli_backup import register as register_backup
     from flowlite.cli_credentials import register as register_credentials
     from flowlite.cli_server import register
@@ -193,6 +194,7 @@ def _register_server_commands() -> None:
     register(main)
     register_backup(main)
     register_credentials(main)
+    register_audit(main)
 
 
 _register_server_commands()

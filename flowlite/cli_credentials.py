@@ -85,7 +85,7 @@ async def _rotate(config: Config) -> tuple[int, str, str | None]:
             # written first: a crash after the commit leaves it for the next start to pick up
             write_key_file(pending, text)
         try:
-            count = await rotate_key(db, old, new)
+            count = await rotate_key(db, old, new, actor="cli")
         except BaseException:
             pending.unlink(missing_ok=True)
             raise

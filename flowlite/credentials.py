@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from flowlite.audit import append, record
 from flowlite.crypto import FINGERPRINT, Cipher, EncryptionKeyError, StaleKey, load_cipher
 from flowlite.db import Database
 from flowlite.errors import NotFound, UserError
@@ -275,7 +276,7 @@ async def _name_free(connection: AsyncConnection, name: str, own_id: str | None 
 
 
 async def create_credential(
-    db: Database, cipher: Cipher, name: Any, type_name: Any, data: Any
+    db: Database, cipher: Cipher, name: Any, type_name: Any, data: Any, *, actor: str = "system"
 ) -> CredentialInfo:
     """Validate, encrypt and store a new credential."""
     from flowlite.store import new_id
@@ -297,6 +298,15 @@ async def create_credential(
         await connection.execute(
             credentials.insert().values(**row, data=_encode(cipher, credential_id, clean))
         )
+        details = {"name": clean_name, "type": kind.name}
+        await append(
+            connection,
+            "credential.create",
+            "credential",
+            credential_id,
+            actor=actor,
+            details=details,
+        )
     return _info(_Row(**row), clean)
 
 
@@ -309,7 +319,13 @@ class _Row(msgspec.Struct):
 
 
 async def update_credential(
-    db: Database, cipher: Cipher, reference: str, *, name: Any = None, data: Any = None
+    db: Database,
+    cipher: Cipher,
+    reference: str,
+    *,
+    name: Any = None,
+    data: Any = None,
+    actor: str = "system",
 ) -> CredentialInfo:
     """Rename and/or change fields; fields left out of ``data`` keep their value (a field set
     to null or "" is cleared)."""
@@ -330,15 +346,26 @@ async def update_credential(
             .where(credentials.c.id == row.id)
             .values(name=new_name, data=_encode(cipher, row.id, current), updated_at=now)
         )
+        changed = sorted(data) if isinstance(data, dict) else []
+        details = {"name": new_name, "fields": changed}
+        await append(
+            connection, "credential.update", "credential", row.id, actor=actor, details=details
+        )
         updated = _Row(row.id, new_name, row.type, row.created_at, now)
     return _info(updated, current)
 
 
-async def delete_credential(db: Database, reference: str) -> CredentialInfo:
+async def delete_credential(
+    db: Database, reference: str, *, actor: str = "system"
+) -> CredentialInfo:
     """Delete a credential; returns what it was (without secrets)."""
     async with db.write() as connection:
         row = await _find(connection, reference)
         await connection.execute(credentials.delete().where(credentials.c.id == row.id))
+        details = {"name": row.name, "type": row.type}
+        await append(
+            connection, "credential.delete", "credential", row.id, actor=actor, details=details
+        )
     return _info(row, {})
 
 
@@ -363,7 +390,7 @@ async def read_credential(
     return row, _decode(cipher, row)
 
 
-async def rotate_key(db: Database, old: Cipher, new: Cipher) -> int:
+async def rotate_key(db: Database, old: Cipher, new: Cipher, *, actor: str = "system") -> int:
     """Re-encrypt every credential under ``new`` and record its fingerprint, in ONE transaction
     (all or nothing); returns how many credentials were re-encrypted."""
     async with db.write() as connection:
@@ -389,11 +416,20 @@ async def rotate_key(db: Database, old: Cipher, new: Cipher) -> int:
             await connection.execute(
                 meta.update().where(meta.c.key == FINGERPRINT).values(value=new.fingerprint)
             )
+        details = {"credentials": len(rows), "old": old.fingerprint, "new": new.fingerprint}
+        await append(
+            connection,
+            "credentials.rotate_key",
+            "key",
+            new.fingerprint,
+            actor=actor,
+            details=details,
+        )
     return len(rows)
 
 
 #: called after each use of a credential by an execution: (row, workflow id)
-UseHook = Callable[[Any, str | None], Any]
+UseHook = Callable[[Any, str | None], Awaitable[None]]
 
 
 class StoredCredentials:
@@ -418,7 +454,7 @@ class StoredCredentials:
         self.cipher = cipher
         self.config = config
         self.fallback = fallback
-        self.on_use = on_use
+        self.on_use = on_use if on_use is not None else self._audit_use
         self._reload = asyncio.Lock()
 
     async def __call__(self, reference: str, *, workflow_id: str | None) -> dict[str, Any]:
@@ -428,9 +464,13 @@ class StoredCredentials:
             if self.fallback is None:
                 raise
             return await self.fallback(reference, workflow_id=workflow_id)
-        if self.on_use is not None:
-            await self.on_use(row, workflow_id)
+        await self.on_use(row, workflow_id)
         return data
+
+    async def _audit_use(self, row: Any, workflow_id: str | None) -> None:
+        actor = f"workflow:{workflow_id}" if workflow_id else "workflow"
+        details = {"name": row.name, "workflow_id": workflow_id}
+        await record(self.db, "credential.use", "credential", row.id, actor=actor, details=details)
 
     async def _read(self, reference: str) -> tuple[Any, dict[str, Any]]:
         for attempt in range(40):

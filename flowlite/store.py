@@ -17,6 +17,7 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from flowlite.audit import append as audit
 from flowlite.db import Database
 from flowlite.errors import NotFound, Problem, UserError, WorkflowInvalid
 from flowlite.model import Workflow, workflow_from_dict
@@ -196,6 +197,7 @@ async def create_workflow(
                 workflow_id=row["id"], number=1, document=_dumps(document), created_at=now
             )
         )
+        await audit(connection, "workflow.create", "workflow", row["id"], details={"version": 1})
     return WorkflowDetail(**row, document=document)
 
 
@@ -237,6 +239,9 @@ async def update_workflow(
             .where(workflows.c.id == workflow_id)
             .values(name=workflow.name, version=number, updated_at=now)
         )
+        await audit(
+            connection, "workflow.save", "workflow", workflow_id, details={"version": number}
+        )
         row = await _row(connection, workflow_id)
     return _detail(row, document)
 
@@ -249,6 +254,8 @@ async def set_active(db: Database, workflow_id: str, active: bool) -> WorkflowDe
             .where(workflows.c.id == workflow_id)
             .values(active=active, updated_at=iso_now())
         )
+        action = "workflow.activate" if active else "workflow.deactivate"
+        await audit(connection, action, "workflow", workflow_id)
         row = await _row(connection, workflow_id)
         return _detail(row, await _document(connection, workflow_id, row.version))
 
@@ -261,6 +268,7 @@ async def delete_workflow(db: Database, workflow_id: str) -> None:
             workflow_versions.delete().where(workflow_versions.c.workflow_id == workflow_id)
         )
         await connection.execute(workflows.delete().where(workflows.c.id == workflow_id))
+        await audit(connection, "workflow.delete", "workflow", workflow_id)
 
 
 SortKey = Literal["name", "-name", "updated_at", "-updated_at", "created_at", "-created_at"]
