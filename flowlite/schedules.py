@@ -96,20 +96,21 @@ class Schedule:
         """The slot is the second occurrence of a wall time (autumn) and fires only once."""
         if not self.fixed_hours:
             return False
-        zone = zoneinfo.ZoneInfo(self.timezone)
-        wall = slot.astimezone(zone).replace(tzinfo=None)
-        return wall.replace(tzinfo=zone).astimezone(dt.UTC) != slot.astimezone(dt.UTC)
+        local = slot.astimezone(dt.UTC).astimezone(zoneinfo.ZoneInfo(self.timezone))
+        return local.replace(fold=0).astimezone(dt.UTC) != local.astimezone(dt.UTC)
 
     def _from(self, moment: dt.datetime) -> dt.datetime | None:
-        """The first slot at or after ``moment``."""
+        """The first slot at or after ``moment``, in UTC (APScheduler may return a wall time
+        that does not exist, such as 02:30+01:00 on the spring change: normalized here)."""
         slot: dt.datetime | None = self.trigger.get_next_fire_time(None, moment)
         while slot is not None and self._repeated(slot):
-            slot = self.trigger.get_next_fire_time(None, slot + _MICROSECOND)
-        return slot
+            # in UTC: wall-clock arithmetic would step back into the first 02:30
+            slot = self.trigger.get_next_fire_time(None, slot.astimezone(dt.UTC) + _MICROSECOND)
+        return None if slot is None else slot.astimezone(dt.UTC)
 
     def after(self, moment: dt.datetime) -> dt.datetime | None:
         """The first slot strictly after ``moment``."""
-        return self._from(moment + _MICROSECOND)
+        return self._from(moment.astimezone(dt.UTC) + _MICROSECOND)
 
     def latest(self, now: dt.datetime, floor: dt.datetime) -> dt.datetime | None:
         """The latest slot in ``(floor, now]``."""
@@ -127,10 +128,12 @@ class Schedule:
         return None
 
     def upcoming(self, now: dt.datetime, count: int) -> list[dt.datetime]:
+        """The next ``count`` slots from ``now``, in the trigger's timezone."""
+        zone = zoneinfo.ZoneInfo(self.timezone)
         slots: list[dt.datetime] = []
         slot = self.after(now - _MICROSECOND)
         while slot is not None and len(slots) < count:
-            slots.append(slot)
+            slots.append(slot.astimezone(zone))
             slot = self.after(slot)
         return slots
 

@@ -3,12 +3,13 @@ directory, with a clock the schedule tests move by hand."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -17,6 +18,7 @@ from flowlite.app import create_app
 from flowlite.config import Config
 
 Client = AsyncTestClient[Any]
+T = TypeVar("T")
 
 
 class FakeClock:
@@ -69,6 +71,17 @@ async def client(serve: Serve) -> AsyncIterator[Client]:
         yield test_client
 
 
+async def in_app(client: Client, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``function`` on the app's event loop (the test client runs the app in a thread)."""
+    result: T = await asyncio.to_thread(client.blocking_portal.call, function, *args)
+    return result
+
+
+def server(client: Client) -> Any:
+    """The app's :class:`~flowlite.state.ServerState` (use its coroutines through in_app)."""
+    return client.app.state.flowlite
+
+
 async def create(client: Client, document: dict[str, Any], *, active: bool = True) -> str:
     response = await client.post("/api/v1/workflows", json=document)
     assert response.status_code == 201, response.text
@@ -119,13 +132,11 @@ async def record(client: Client, execution_id: str) -> dict[str, Any]:
 
 
 async def settle(client: Client, execution_id: str, timeout: float = 10) -> dict[str, Any]:
-    """The execution's record once it is no longer queued or running."""
-    import asyncio
-
+    """The execution's record once it has ended (success, error, canceled or crashed)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         data = await record(client, execution_id)
-        if data["status"] not in ("queued", "running"):
+        if data["status"] not in ("queued", "running", "waiting"):
             return data
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"execution {execution_id} still {data['status']}")
