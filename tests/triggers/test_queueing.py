@@ -5,6 +5,7 @@ production executions, never in a loop."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from tests.triggers.conftest import Client, Serve, create, executions, record, settle, webhook_flow
@@ -55,7 +56,7 @@ async def test_the_global_limit_queues_first_in_first_out(serve: Serve) -> None:
         assert all(r["status"] == "success" for r in records)
         ends = [finished(r) for r in records]
         assert ends == sorted(ends)  # one after the other, in order
-        for earlier, later in zip(records, records[1:], strict=False):
+        for earlier, later in itertools.pairwise(records):
             hold_started = later["nodes"]["Hold"]["runs"][0]["started_at"]
             assert hold_started >= finished(earlier)
 
