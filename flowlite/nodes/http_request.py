@@ -526,9 +526,11 @@ class HttpRequest(NodeType):
         )
         limits = httpx.Limits(max_connections=max(size, DEFAULT_CONCURRENCY))
         headers = {"User-Agent": f"flowlite/{__version__}"}
-        async with httpx.AsyncClient(
-            limits=limits, headers=headers, verify=_ssl_context()
-        ) as client:
+        from flowlite.egress import EgressTransport
+
+        # every request and redirect hop is checked against the egress policy (flowlite.egress)
+        transport = EgressTransport(limits=limits, verify=_ssl_context())
+        async with httpx.AsyncClient(headers=headers, transport=transport) as client:
             requests = _Requests(ctx, items, client, auth, pagination)
             if once:
                 return {"main": await requests.perform(0, None)}
