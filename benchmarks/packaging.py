@@ -11,13 +11,16 @@
 Without --binary the script uses dist/flowlite when it is newer than every source file, and builds
 it with packaging/build-binary otherwise (or always, with --build). A one-file binary unpacks its
 shared libraries to a temporary directory at every start: that copy is part of every figure. The
-first run of each measurement is shown apart: it may find files outside the page cache.
+first run of each measurement is shown apart: it may find files outside the page cache. Next to
+the wall time, the CPU time the process (and its children) used is shown: on a busy machine the
+wall time grows, the CPU time much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -70,17 +73,42 @@ def environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("FLOWLITE_")}
 
 
-def time_version(command: str, runs: int) -> list[float]:
+Timing = tuple[float, float]  # (wall seconds, CPU seconds)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def group_cpu(group: int) -> float:
+    """CPU seconds used so far by the live processes of a process group."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def time_version(command: str, runs: int) -> list[Timing]:
     times = []
     for _ in range(runs):
+        cpu = children_cpu()
         started = time.perf_counter()
         subprocess.run([command, "--version"], check=True, capture_output=True, env=environment())
-        times.append(time.perf_counter() - started)
+        times.append((time.perf_counter() - started, children_cpu() - cpu))
     return times
 
 
-def time_serve(command: str, data_dir: Path) -> float:
-    """Seconds from starting `serve` until /readyz answers 200; the server is stopped after."""
+def time_serve(command: str, data_dir: Path) -> Timing:
+    """From starting `serve` until /readyz answers 200; the server is stopped after."""
     port = free_port()
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -88,6 +116,7 @@ def time_serve(command: str, data_dir: Path) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=environment(),
+        start_new_session=True,
     )
     try:
         while True:
@@ -96,7 +125,7 @@ def time_serve(command: str, data_dir: Path) -> float:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
                     if r.status == 200:
-                        return time.perf_counter() - started
+                        return time.perf_counter() - started, group_cpu(process.pid)
             except OSError:
                 time.sleep(0.005)
     finally:
@@ -104,8 +133,9 @@ def time_serve(command: str, data_dir: Path) -> float:
         process.wait(30)
 
 
-def time_serves(command: str, runs: int) -> tuple[list[float], list[float]]:
-    fresh, restart = [], []
+def time_serves(command: str, runs: int) -> tuple[list[Timing], list[Timing]]:
+    fresh: list[Timing] = []
+    restart: list[Timing] = []
     for _ in range(runs):
         directory = Path(tempfile.mkdtemp(prefix="flowlite-bench-"))
         try:
@@ -116,14 +146,16 @@ def time_serves(command: str, runs: int) -> tuple[list[float], list[float]]:
     return fresh, restart
 
 
-def show(label: str, times: list[float], goal: float | None = GOAL_SECONDS) -> None:
+def show(label: str, times: list[Timing], goal: float | None = GOAL_SECONDS) -> None:
     rest = times[1:] or times
+    wall = statistics.median(t[0] for t in rest)
+    cpu = statistics.median(t[1] for t in rest)
     verdict = ""
     if goal is not None:
-        verdict = "  (goal met)" if statistics.median(rest) < goal else f"  (goal: < {goal} s)"
+        verdict = "  (goal met)" if wall < goal else f"  (goal: < {goal} s)"
     print(
-        f"  {label:<34} median {statistics.median(rest):.3f} s, max {max(rest):.3f} s, "
-        f"first {times[0]:.3f} s{verdict}"
+        f"  {label:<34} median {wall:.3f} s (CPU {cpu:.3f} s), "
+        f"max {max(t[0] for t in rest):.3f} s, first {times[0][0]:.3f} s{verdict}"
     )
 
 

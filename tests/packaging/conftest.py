@@ -3,6 +3,7 @@ process of any flowlite command."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -99,6 +100,9 @@ class Server:
                 env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # its own process group: a one-file binary is two processes (the bootloader
+                # and its child), and killing the first alone would orphan the second
+                start_new_session=True,
             )
         self.client = httpx.Client(base_url=self.url, timeout=30)
         deadline = started + 60
@@ -117,7 +121,8 @@ class Server:
         """Stop the server if it still runs; what it printed."""
         self.client.close()
         if self.process.poll() is None:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(30)
         return self.log.read_text("utf-8", "replace")
 
@@ -178,6 +183,4 @@ def servers() -> Iterator[list[Server]]:
     started: list[Server] = []
     yield started
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.output()
+        server.output()  # kills the server's process group if it still runs
