@@ -54,8 +54,8 @@ log = logging.getLogger("flowlite.server")
 class SandboxRunner:
     """The sandbox pool as the engine's code runner, started when a code node first needs it."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
         self._pool: Any = None
         self._starting: asyncio.Task[Any] | None = None
 
@@ -64,10 +64,15 @@ class SandboxRunner:
 
     async def _start(self) -> Any:
         sandbox: Any = importlib.import_module("flowlite.sandbox")
-        pool = sandbox.SandboxPool(sandbox.SandboxConfig(size=self.size))
+        pool = sandbox.SandboxPool(sandbox.SandboxConfig(**self.options))
         await pool.start()
+        log.info("sandbox: %d worker(s), isolation %s", self.options["size"], pool.isolation)
         self._pool = pool
         return pool
+
+    async def started(self) -> None:
+        assert self._starting is not None
+        await asyncio.shield(self._starting)
 
     async def __call__(
         self, code: str, mode: str, items: list[Item], *, timeout: float | None, allow_network: bool
@@ -115,7 +120,17 @@ async def start_server(
         raise
     writer = ExecutionWriter(db)
     writer.start()
-    sandbox = SandboxRunner(config.sandbox_size)  # starts when a code node first runs
+    # workers start with the first code node, or now when namespaces are required (no bwrap:
+    # the server refuses to start instead of failing later)
+    sandbox = SandboxRunner(config.sandbox_options())
+    if config.sandbox_isolation == "namespaces":
+        try:
+            sandbox.start_soon()
+            await sandbox.started()
+        except BaseException:
+            await sandbox.close()
+            await db.close()
+            raise
     hub = EventHub()
     runner = Runner(config, db, registry or Registry.default(), writer, hub, code_runner=sandbox)
     state = ServerState(config, db, runner.engine.registry, hub, runner)

@@ -92,6 +92,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retention_interval", "float", 300.0, "Seconds between two pruning passes."),
     Setting("sandbox_size", "int", 2, "Number of warm sandbox workers running `code` nodes."),
     Setting(
+        "sandbox_isolation",
+        "str",
+        "auto",
+        "Isolation of user code: `auto` (the best available), `namespaces` (require bubblewrap; refuse to start without it), `process` (no namespaces).",
+    ),
+    Setting("sandbox_memory_mb", "int", 512, "Address-space limit of a sandbox worker, in MB."),
+    Setting("sandbox_timeout", "float", 60.0, "Longest run of one `code` node job, in seconds."),
+    Setting(
+        "sandbox_modules",
+        "str",
+        "",
+        "Extra modules `code` nodes may import, comma-separated (beyond the standard allow-list).",
+    ),
+    Setting(
         "spill_threshold_bytes",
         "bytes",
         8 * MiB,
@@ -167,6 +181,10 @@ class Config:
     retention_max_count: int = 10000
     retention_interval: float = 300.0
     sandbox_size: int = 2
+    sandbox_isolation: str = "auto"
+    sandbox_memory_mb: int = 512
+    sandbox_timeout: float = 60.0
+    sandbox_modules: str = ""
     spill_threshold_bytes: int = 8 * MiB
     output_page_items: int = 100
     max_body_bytes: int = 16 * MiB
@@ -189,6 +207,17 @@ class Config:
     @property
     def public_url(self) -> str:
         return self.base_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    def sandbox_options(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`flowlite.sandbox.SandboxConfig` (no import needed here)."""
+        modules = tuple(m.strip() for m in self.sandbox_modules.split(",") if m.strip())
+        return {
+            "size": self.sandbox_size,
+            "isolation": self.sandbox_isolation,
+            "memory_mb": self.sandbox_memory_mb,
+            "timeout": self.sandbox_timeout,
+            "extra_modules": modules,
+        }
 
     @property
     def executions_dir(self) -> Path:
@@ -280,6 +309,12 @@ def _check(config: Config) -> None:
     for name in ("wait_threshold_seconds", "schedule_grace_seconds", "webhook_test_seconds"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name}: must not be negative")
+    if config.sandbox_isolation not in ("auto", "namespaces", "process"):
+        raise ConfigError(
+            f"sandbox_isolation: {config.sandbox_isolation!r} is not auto, namespaces or process"
+        )
+    if config.sandbox_memory_mb < 64 or config.sandbox_timeout <= 0:
+        raise ConfigError("sandbox_memory_mb must be at least 64 and sandbox_timeout positive")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log_level: {config.log_level!r} is not debug, info, warning or error")
 

@@ -84,12 +84,26 @@ def _nodes() -> Check:
     return "ok", "node types", f"{count} registered"
 
 
-def _sandbox() -> Check:
+def _sandbox(config: Config) -> Check:
+    """Start one worker the way the server would, and say which isolation is in force."""
     try:
-        importlib.import_module("flowlite.sandbox")
+        sandbox = importlib.import_module("flowlite.sandbox")
+        options = {**config.sandbox_options(), "size": 1}
+
+        async def probe() -> dict[str, Any]:
+            async with sandbox.SandboxPool(sandbox.SandboxConfig(**options)) as pool:
+                await pool.run("return [{'ok': True}]", "all_items", [{"json": {}}])
+                described: dict[str, Any] = pool.describe()
+                return described
+
+        described = asyncio.run(probe())
     except Exception as exc:
-        return "warn", "sandbox", f"not available, `code` nodes will fail: {exc}"
-    return "ok", "sandbox", "the sandbox module loads (workers start with the first code node)"
+        return "FAIL", "sandbox", f"cannot run user code ({config.sandbox_isolation}): {exc}"
+    level = described.get("isolation") or described.get("level")
+    caveats = described.get("caveats") or []
+    status = "warn" if caveats else "ok"
+    extra = f"; caveats: {'; '.join(caveats)}" if caveats else ""
+    return status, "sandbox", f"isolation {level} (asked: {config.sandbox_isolation}){extra}"
 
 
 def _port(config: Config) -> Check:
@@ -105,7 +119,7 @@ def run_checks(config: Config) -> list[Check]:
     """Every check, in order."""
     checks = [_data_dir(config)]
     checks.extend(asyncio.run(_database(config)))
-    checks += [_nodes(), _sandbox(), _port(config)]
+    checks += [_nodes(), _sandbox(config), _port(config)]
     return checks
 
 

@@ -64,10 +64,14 @@ class LazySandbox:
     ) -> tuple[list[Item], list[str]]:
         async with self._lock:
             if self._pool is None:
+                from flowlite.config import load_config
                 from flowlite.sandbox import SandboxConfig, SandboxPool
 
-                size = int(os.environ.get("FLOWLITE_SANDBOX_SIZE", "1") or 1)
-                pool = SandboxPool(SandboxConfig(size=max(1, size)))
+                options = load_config().sandbox_options()
+                # one warm worker is enough for a single run unless the operator asks for more
+                if "FLOWLITE_SANDBOX_SIZE" not in os.environ:
+                    options["size"] = 1
+                pool = SandboxPool(SandboxConfig(**options))
                 await pool.start()
                 self._pool = pool
         result = await self._pool.run(
