@@ -20,6 +20,8 @@ Test URLs (``/webhook-test/<path>``) are registered for one workflow's draft by
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -52,6 +54,11 @@ __all__ = [
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
+#: how often workflows changed by another process are looked for
+RECONCILE_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class WebhookOptions:
@@ -64,7 +71,8 @@ class WebhookOptions:
     max_body_bytes: int = 16 * 1024 * 1024
     rate_limit: int = 0
     cors_origins: tuple[str, ...] = ()
-    auth_header: str = "Authorization"
+    #: empty: the credential's ``name`` (a header_auth credential), else Authorization
+    auth_header: str = ""
     hmac_header: str = "X-Flowlite-Signature"
     timestamp_header: str = "X-Flowlite-Timestamp"
     tolerance_seconds: int = 300
@@ -271,6 +279,9 @@ class Triggers:
         self._lock = asyncio.Lock()
         #: workflows whose triggers could not be registered on start, with the reason
         self.failed: dict[str, str] = {}
+        #: the version registered per active workflow (or that failed to register)
+        self._versions: dict[str, int] = {}
+        self._reconciler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Register the active workflows, then start what fires them: queued executions run,
@@ -280,9 +291,14 @@ class Triggers:
         self.scheduler.start()
         await self.scheduler.run_due()
         self.waits.start()
+        loop = asyncio.get_running_loop()
+        self._reconciler = loop.create_task(self._reconcile_loop(), name="trigger-reconciler")
 
     async def stop(self) -> None:
         """Fire nothing more (queued and waiting executions stay in the database)."""
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            await asyncio.gather(self._reconciler, return_exceptions=True)
         await self.scheduler.stop()
         await self.waits.stop()
         await self.queue.close()
@@ -350,12 +366,20 @@ class Triggers:
         if row is None or not row.active:
             self._install(workflow_id, [])
             self._routes.pop(workflow_id, None)
+            self._versions.pop(workflow_id, None)
+            self.failed.pop(workflow_id, None)
             await self.scheduler.remove(workflow_id)
             return
         detail = await get_workflow(self.db, workflow_id)
-        routes, (table, schedules) = self._plan(workflow_id, detail.version, detail.document)
+        self._versions[workflow_id] = detail.version  # also when it fails: tried once
+        try:
+            routes, (table, schedules) = self._plan(workflow_id, detail.version, detail.document)
+        except UserError as exc:
+            self.failed[workflow_id] = exc.message
+            raise
         self._routes[workflow_id] = routes
         self.table = table
+        self.failed.pop(workflow_id, None)
         await self.scheduler.replace(workflow_id, schedules, fresh=fresh)
 
     def _install(self, workflow_id: str, routes: list[WebhookRoute]) -> None:
@@ -377,11 +401,39 @@ class Triggers:
             )
         async with self._lock:
             for workflow_id in ids:
-                try:
+                with contextlib.suppress(UserError):  # listed in self.failed
                     await self._sync(workflow_id, fresh=False)
-                except UserError as exc:
-                    self.failed[workflow_id] = exc.message
         return len(ids) - len(self.failed)
+
+    async def reconcile(self) -> list[str]:
+        """Register the workflows changed without this process (`flowlite import` next to
+        the server, another server process on the same database); returns their ids."""
+        async with self.db.read() as connection:
+            rows = await connection.execute(
+                select(workflows.c.id, workflows.c.version).where(workflows.c.active.is_(True))
+            )
+            stored = {workflow_id: version for workflow_id, version in rows.all()}
+        changed = [
+            workflow_id
+            for workflow_id in sorted(set(stored) | set(self._versions))
+            if stored.get(workflow_id) != self._versions.get(workflow_id)
+        ]
+        for workflow_id in changed:
+            async with self._lock:
+                with contextlib.suppress(UserError):
+                    await self._sync(workflow_id, fresh=workflow_id not in self._routes)
+        return changed
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RECONCILE_SECONDS)
+            try:
+                changed = await self.reconcile()
+            except Exception:
+                log.exception("re-registering changed workflows failed")
+                continue
+            if changed:
+                log.info("triggers re-registered for workflows changed elsewhere: %s", changed)
 
     # -- test URLs ------------------------------------------------------------------------
     def listen(

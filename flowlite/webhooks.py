@@ -265,9 +265,10 @@ async def _authenticate(
         ) from None
     if options.auth == "header":
         expected = _secret(credential, "value", route)
-        given = headers.get(options.auth_header.lower())
+        name = options.auth_header or str(credential.get("name") or "Authorization")
+        given = headers.get(name.lower())
         if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise _unauthorized(f"missing or wrong {options.auth_header} header")
+            raise _unauthorized(f"missing or wrong {name} header")
     elif options.auth == "basic":
         user, password = _secret(credential, "user", route), _secret(credential, "password", route)
         challenge = {"WWW-Authenticate": 'Basic realm="flowlite", charset="UTF-8"'}

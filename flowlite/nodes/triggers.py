@@ -103,8 +103,7 @@ class Webhook(_Trigger):
         Param(
             "auth_header",
             "string",
-            "For `header`: the header carrying the credential's `value`",
-            default="Authorization",
+            "For `header`: the header carrying the credential's `value` (default: the credential's `name`, else Authorization)",
             expressions=False,
         ),
         Param(

@@ -24,6 +24,9 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         "FLOWLITE_CREDENTIAL_BASIC_LOGIN", json.dumps({"user": "ann", "password": "pässword"})
     )
     monkeypatch.setenv("FLOWLITE_CREDENTIAL_SIGNING", json.dumps({"secret": SECRET}))
+    monkeypatch.setenv(
+        "FLOWLITE_CREDENTIAL_NAMED", json.dumps({"name": "X-Token", "value": "t0k3n"})
+    )
     monkeypatch.setenv("FLOWLITE_CREDENTIAL_BROKEN", json.dumps({"wrong_key": "x"}))
 
 
@@ -60,6 +63,13 @@ async def test_header_token_in_a_custom_header(client: Client) -> None:
     assert (
         await client.post("/webhook/header", headers={"Authorization": "Bearer abc123"})
     ).status_code == 401
+
+
+async def test_header_named_by_the_credential(client: Client) -> None:
+    await create(client, guarded("header", "named"))
+    assert (await client.post("/webhook/header", headers={"X-Token": "t0k3n"})).status_code == 200
+    refused = await client.post("/webhook/header", headers={"Authorization": "t0k3n"})
+    assert refused.status_code == 401 and "X-Token" in refused.json()["detail"]
 
 
 async def test_basic_auth(client: Client) -> None:

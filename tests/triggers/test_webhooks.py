@@ -11,7 +11,9 @@ from tests.triggers.conftest import (
     Client,
     create,
     executions,
+    in_app,
     record,
+    server,
     settle,
     webhook_flow,
 )
@@ -357,3 +359,26 @@ async def test_test_url_refuses_a_workflow_without_webhook(client: Client) -> No
     workflow_id = await create(client, document, active=False)
     response = await client.post(f"/api/v1/workflows/{workflow_id}/test-webhook")
     assert response.status_code == 422 and "no enabled webhook node" in response.text
+
+
+async def test_workflows_changed_by_another_process_are_registered(client: Client) -> None:
+    from flowlite import store
+
+    state = server(client)
+
+    async def import_active(document: dict[str, Any]) -> str:
+        detail = await store.create_workflow(
+            state.db, document, state.registry, active=True
+        )  # as `flowlite import` does, next to the running server
+        return detail.id
+
+    imported = await in_app(client, import_active, webhook_flow("imported", path="imp"))
+    assert (await client.post("/webhook/imp")).status_code == 404  # not seen yet
+    assert await in_app(client, state.triggers.reconcile) == [imported]
+    assert (await client.post("/webhook/imp")).status_code == 200
+    # a second one on the same path cannot be registered: listed with the reason
+    clash = await in_app(client, import_active, webhook_flow("clash", path="imp"))
+    assert await in_app(client, state.triggers.reconcile) == [clash]
+    triggers = (await client.get(f"/api/v1/workflows/{clash}/triggers")).json()
+    assert triggers["active"] is False and "conflicts with" in triggers["problem"]
+    assert await in_app(client, state.triggers.reconcile) == []  # tried once per version
