@@ -28,7 +28,9 @@ def chain_workflow(length: int) -> dict[str, Any]:
     nodes: list[dict[str, Any]] = [{"name": "Start", "type": "manual_trigger"}]
     connections = []
     for i in range(length):
-        nodes.append({"name": f"Set {i}", "type": "set", "parameters": {"fields": {f"f{i % 5}": i}}})
+        nodes.append(
+            {"name": f"Set {i}", "type": "set", "parameters": {"fields": {f"f{i % 5}": i}}}
+        )
         connections.append({"from": nodes[-2]["name"], "to": nodes[-1]["name"]})
     return {"name": "chain", "nodes": nodes, "connections": connections}
 
@@ -54,9 +56,17 @@ PIPELINE = {
     "name": "pipeline",
     "nodes": [
         {"name": "Start", "type": "manual_trigger"},
-        {"name": "Price", "type": "set", "parameters": {"fields": {"gross": "{{ json.price * 1.2 }}"}}},
+        {
+            "name": "Price",
+            "type": "set",
+            "parameters": {"fields": {"gross": "{{ json.price * 1.2 }}"}},
+        },
         {"name": "Big", "type": "filter", "parameters": {"condition": "{{ json.gross > 50 }}"}},
-        {"name": "Sort", "type": "sort", "parameters": {"by": [{"field": "gross", "order": "desc"}]}},
+        {
+            "name": "Sort",
+            "type": "sort",
+            "parameters": {"by": [{"field": "gross", "order": "desc"}]},
+        },
     ],
     "connections": [
         {"from": "Start", "to": "Price"},
@@ -96,16 +106,30 @@ def pipeline_child(count: int) -> None:
     record = asyncio.run(engine.execute(workflow, items=items))
     assert record.status == "success", record.error
     per_node = {
-        name: count / (record.nodes[name].runs[0].duration_ms / 1000) if record.nodes[name].runs[0].duration_ms else 0
+        name: count / (record.nodes[name].runs[0].duration_ms / 1000)
+        if record.nodes[name].runs[0].duration_ms
+        else 0
         for name in ("Price", "Big", "Sort")
     }
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"per_node": per_node, "json_bytes": json_bytes, "peak_kb": peak_kb, "baseline_kb": baseline_kb}))
+    print(
+        json.dumps(
+            {
+                "per_node": per_node,
+                "json_bytes": json_bytes,
+                "peak_kb": peak_kb,
+                "baseline_kb": baseline_kb,
+            }
+        )
+    )
 
 
 def bench_pipeline(count: int) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, __file__, "--pipeline-child", str(count)], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--pipeline-child", str(count)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return data
@@ -116,7 +140,11 @@ def bench_cli(repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run([flowlite, "run", str(ROOT / "examples" / "hello.json")], capture_output=True, check=True)
+        subprocess.run(
+            [flowlite, "run", str(ROOT / "examples" / "hello.json")],
+            capture_output=True,
+            check=True,
+        )
         times.append((time.perf_counter() - started) * 1000)
     return times
 

@@ -18,10 +18,17 @@ import flowlite
 FLOWLITE = str(Path(sys.executable).with_name("flowlite"))
 
 
-def flowlite_cli(*args: str, input_text: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def flowlite_cli(
+    *args: str, input_text: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWLITE_")}
     return subprocess.run(
-        [FLOWLITE, *args], capture_output=True, text=True, timeout=timeout, input=input_text, env=env
+        [FLOWLITE, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input_text,
+        env=env,
     )
 
 
@@ -35,7 +42,11 @@ HELLO = {
     "name": "hello",
     "nodes": [
         {"name": "Start", "type": "manual_trigger"},
-        {"name": "Greet", "type": "set", "parameters": {"fields": {"greeting": "Hello, {{ json.name or 'world' }}!"}}},
+        {
+            "name": "Greet",
+            "type": "set",
+            "parameters": {"fields": {"greeting": "Hello, {{ json.name or 'world' }}!"}},
+        },
     ],
     "connections": [{"from": "Start", "to": "Greet"}],
 }
@@ -63,7 +74,9 @@ def test_run_output_full_and_none(tmp_path: Path) -> None:
     file = write(tmp_path, "hello.json", HELLO)
     full = json.loads(flowlite_cli("run", file, "--output", "full").stdout)
     assert full["status"] == "success" and full["mode"] == "cli"
-    assert full["nodes"]["Greet"]["runs"][0]["outputs"]["main"] == [{"json": {"greeting": "Hello, world!"}}]
+    assert full["nodes"]["Greet"]["runs"][0]["outputs"]["main"] == [
+        {"json": {"greeting": "Hello, world!"}}
+    ]
     none = flowlite_cli("run", file, "--output", "none")
     assert none.returncode == 0 and none.stdout == ""
 
@@ -88,7 +101,11 @@ def test_failed_execution_exits_1_with_the_node_on_stderr(tmp_path: Path) -> Non
         "name": "fails",
         "nodes": [
             {"name": "Start", "type": "manual_trigger"},
-            {"name": "Boom", "type": "stop_and_error", "parameters": {"message": "total was {{ json.total }}"}},
+            {
+                "name": "Boom",
+                "type": "stop_and_error",
+                "parameters": {"message": "total was {{ json.total }}"},
+            },
         ],
         "connections": [{"from": "Start", "to": "Boom"}],
     }
@@ -147,7 +164,10 @@ def test_ctrl_c_cancels_and_exits_130(tmp_path: Path) -> None:
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     record = json.loads(stdout)
-    assert record["status"] == "canceled" and record["nodes"]["Wait"]["runs"][0]["status"] == "canceled"
+    assert (
+        record["status"] == "canceled"
+        and record["nodes"]["Wait"]["runs"][0]["status"] == "canceled"
+    )
 
 
 def test_validate_reports_each_file(tmp_path: Path) -> None:
@@ -165,7 +185,9 @@ def test_nodes_list_and_describe() -> None:
     types = {t["type"] for t in json.loads(listed.stdout)}
     assert {"manual_trigger", "webhook", "set", "if", "merge", "http_request", "code"} <= types
     described = json.loads(flowlite_cli("nodes", "describe", "set").stdout)
-    assert described["type"] == "set" and any(p["name"] == "fields" for p in described["parameters"])
+    assert described["type"] == "set" and any(
+        p["name"] == "fields" for p in described["parameters"]
+    )
     missing = flowlite_cli("nodes", "describe", "nope")
     assert missing.returncode == 2 and "unknown node type" in missing.stderr
 
@@ -178,7 +200,10 @@ def test_run_does_not_import_the_web_or_database_stack(tmp_path: Path) -> None:
         " if m in sys.modules)\nprint(heavy)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe, write(tmp_path, "hello.json", HELLO)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", probe, write(tmp_path, "hello.json", HELLO)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"

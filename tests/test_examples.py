@@ -71,9 +71,13 @@ async def test_http_pagination() -> None:
 
 
 async def test_code() -> None:
-    record, last = await run_file(str(EXAMPLES / "code.json"), [{"text": "the cat and the hat"}], None)
+    record, last = await run_file(
+        str(EXAMPLES / "code.json"), [{"text": "the cat and the hat"}], None
+    )
     assert record.status == "success"
-    assert [it["json"] for it in last] == [{"text": "the cat and the hat", "words": 5, "most_common": "the"}]
+    assert [it["json"] for it in last] == [
+        {"text": "the cat and the hat", "words": 5, "most_common": "the"}
+    ]
     assert record.nodes["Count words"].runs[0].logs == ["item 0: 5 words"]
 
 
