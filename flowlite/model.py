@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
-import yaml
 
 from flowlite.errors import Problem, WorkflowInvalid
 
@@ -114,6 +113,8 @@ def parse_document(text: str | bytes, *, filename: str = "") -> Any:
                 raise WorkflowInvalid(
                     [Problem("", f"not valid JSON: {exc.msg} at line {exc.lineno}")]
                 ) from None
+    import yaml  # only YAML documents pay for it (`flowlite run` start time)
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -210,5 +211,7 @@ def dump_workflow(workflow: Workflow, fmt: Literal["json", "yaml"] = "json") -> 
     """Serialize a workflow as JSON (indented) or YAML."""
     data = workflow_to_dict(workflow)
     if fmt == "yaml":
+        import yaml
+
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
