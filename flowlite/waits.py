@@ -4,8 +4,8 @@ A `wait` node whose wait is longer than ``wait_threshold_seconds`` (and that is 
 execution still has to do: no other branch runs beside it) parks the execution: a row in
 ``execution_waits`` holds the time to resume it, the execution ends its run with status
 ``waiting`` (its record, stored as usual, says which node waits with which items), and the
-worker is free. Shorter waits, and waits beside a running branch or in a sub-workflow, sleep
-in memory.
+worker is free. Shorter waits, waits beside a running branch or in a sub-workflow, and waits in
+manual runs (which may run an editor's unsaved draft) sleep in memory.
 
 :class:`Waits` resumes a parked execution when its time comes (also after a restart: overdue
 waits resume at start) or earlier, when its resume URL (``execution.resume_url``,
@@ -31,7 +31,7 @@ from flowlite.db import Database
 from flowlite.errors import NotFound
 from flowlite.execution_store import decode_blob
 from flowlite.executor import Execution, Suspend
-from flowlite.record import TERMINAL, ExecutionRecord, Status
+from flowlite.record import TERMINAL, ExecutionRecord, Mode, Status
 from flowlite.runner import Runner
 from flowlite.schedules import Clock, utc_now
 from flowlite.sdk import Item
@@ -72,7 +72,12 @@ class Waits:
     async def waiter(self, execution: Execution, when: dt.datetime) -> None:
         """:data:`flowlite.executor.Waiter`: park long waits, sleep through short ones."""
         delay = (when - self.clock()).total_seconds()
-        if delay > self.threshold and execution.depth == 0 and execution.can_suspend():
+        if (
+            delay > self.threshold
+            and execution.depth == 0
+            and execution.mode != Mode.MANUAL  # a draft run: its document is not stored
+            and execution.can_suspend()
+        ):
             # the row of the execution must exist before a resume can claim it
             await self.runner.writer.written(execution.id)
             async with self.db.write() as connection:

@@ -135,3 +135,12 @@ async def test_waits_across_a_restart(serve: Serve) -> None:
         assert data["status"] == "success"
         assert data["nodes"]["Wait"]["runs"][0]["status"] == "success"
         assert len(await executions(client, status="waiting")) == 0
+
+
+async def test_manual_runs_are_not_parked(client: Client) -> None:
+    document = waiting(0.7)
+    workflow_id = await create(client, document, active=False)
+    response = await client.post(f"/api/v1/workflows/{workflow_id}/run", params={"wait": True})
+    data = response.json()
+    assert data["status"] == "success" and data.get("wait") is None
+    assert data["nodes"]["Wait"]["runs"][0]["duration_ms"] >= 700
