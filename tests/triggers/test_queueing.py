@@ -84,6 +84,19 @@ async def test_respond_modes_wait_in_the_queue_too(serve: Serve) -> None:
         assert response.status_code == 200 and response.json()["body"] == {"x": 1}
 
 
+async def test_test_webhooks_are_not_limited(serve: Serve) -> None:
+    async with serve(concurrency_limit=1, wait_threshold_seconds=5) as client:
+        await create(client, slow("a", 1))
+        await post_many(client, "a", 2)  # one runs, one waits
+        draft = webhook_flow("t", path="t", respond="last_node")
+        workflow_id = await create(client, draft, active=False)
+        await client.post(f"/api/v1/workflows/{workflow_id}/test-webhook")
+        started = asyncio.get_running_loop().time()
+        response = await client.post("/webhook-test/t", json={})
+        assert response.status_code == 200
+        assert asyncio.get_running_loop().time() - started < 0.8  # did not queue
+
+
 async def test_queued_executions_survive_a_restart(serve: Serve) -> None:
     settings = {"concurrency_limit": 1, "wait_threshold_seconds": 5, "shutdown_timeout": 0.1}
     async with serve(**settings) as client:
