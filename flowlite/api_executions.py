@@ -27,7 +27,7 @@ from flowlite.execution_store import (
     load_record,
     normalize_time,
 )
-from flowlite.record import Mode, Status
+from flowlite.record import TERMINAL, Mode, Status
 from flowlite.retry import retry_execution
 from flowlite.runner import record_document
 from flowlite.spill import SpillRef, read_items, remove_execution_files
@@ -252,27 +252,26 @@ class ExecutionController(Controller):
     @get("/{execution_id:str}/events")
     async def events(self, flowlite: ServerState, execution_id: str) -> ServerSentEvent:
         """Server-sent events of one execution until it ends (at once if it has ended)."""
-        subscription = flowlite.hub.subscribe(execution_id)
-        running = flowlite.runner.live(execution_id) is not None
+        subscription = flowlite.hub.subscribe(execution_id)  # before looking: no event is lost
         try:
-            summary = await get_summary(flowlite.db, execution_id)
+            first = await _final_event(flowlite, execution_id)
         except NotFound:
-            if not running:
-                subscription.close()
-                raise
-            summary = None
+            subscription.close()
+            raise
 
         async def stream() -> AsyncIterator[ServerSentEventMessage]:
             try:
-                if not running or flowlite.runner.live(execution_id) is None:
-                    final = await get_summary(flowlite.db, execution_id) if summary else None
-                    state = msgspec.to_builtins(final) if final else {"id": execution_id}
-                    yield _sse({"event": "execution_finished", **state})
+                if first is not None:
+                    yield _sse(first)
                     return
                 yield ServerSentEventMessage(comment="connected", data=None)
                 while True:
                     event = await subscription.get(PING_SECONDS)
                     if event is None:
+                        final = await _final_event(flowlite, execution_id)
+                        if final is not None:  # ended in another process (or it was missed)
+                            yield _sse(final)
+                            return
                         yield ServerSentEventMessage(comment="ping", data=None)
                         continue
                     yield _sse(event)
@@ -282,3 +281,25 @@ class ExecutionController(Controller):
                 subscription.close()
 
         return ServerSentEvent(stream())
+
+
+async def _final_event(state: ServerState, execution_id: str) -> dict[str, Any] | None:
+    """The ``execution_finished`` event of an execution that has ended, else ``None``."""
+    live = state.runner.live(execution_id)
+    if live is not None:
+        record = live[0]
+        if record.status not in TERMINAL:
+            return None
+        error = record.error
+        return {
+            "event": "execution_finished",
+            "id": execution_id,
+            "status": str(record.status),
+            "finished_at": record.finished_at,
+            "error_message": error.message if error else record.cancel_reason,
+            "error_node": error.node if error else None,
+        }
+    summary = await get_summary(state.db, execution_id)  # NotFound: a 404
+    if summary.status not in TERMINAL:
+        return None
+    return {"event": "execution_finished", **msgspec.to_builtins(summary)}

@@ -234,19 +234,12 @@ class WorkflowController(Controller):
         ] = False,
     ) -> Response[Any]:
         """Run the workflow's current version (mode ``manual``, pinned data used)."""
-        version, active = await store.current_version(flowlite.db, workflow_id)
-        # versions never change: a parsed one is reused, the document read only the first time
-        workflow = flowlite.runner.cached(workflow_id, version)
-        document = (
-            {}
-            if workflow
-            else (await store.get_version(flowlite.db, workflow_id, version)).document
-        )
+        version, active, workflow = await flowlite.runner.current(workflow_id)
         request = data or RunRequest()
         execution = flowlite.runner.start(
             workflow_id,
             version,
-            document,
+            {},
             mode=Mode.MANUAL,
             items=as_items(request.items) if request.items is not None else None,
             start=request.start,

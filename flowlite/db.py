@@ -46,6 +46,9 @@ def _sqlite_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_WORKFLOW_TABLES = frozenset({"workflows", "workflow_versions"})
+
+
 class Database:
     """An async engine plus the single write path."""
 
@@ -53,6 +56,21 @@ class Database:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock()
+        #: bumped whenever this process changes a workflow, so caches of workflows know
+        self.workflow_generation = 0
+        event.listen(engine.sync_engine, "after_execute", self._after_execute)
+        event.listen(engine.sync_engine, "commit", self._after_commit)
+
+    def _after_execute(self, connection: Any, statement: Any, *_: Any) -> None:
+        table = getattr(statement, "table", None)
+        if getattr(statement, "is_dml", False) and getattr(table, "name", None) in _WORKFLOW_TABLES:
+            self.workflow_generation += 1
+            connection.info["flowlite_workflows"] = True
+
+    def _after_commit(self, connection: Any) -> None:
+        # again at commit: a cache filled between the statement and the commit read the old row
+        if connection.info.pop("flowlite_workflows", False):
+            self.workflow_generation += 1
 
     @property
     def dialect(self) -> str:

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +33,7 @@ from flowlite.record import ErrorInfo, ExecutionRecord, Mode, NodeRun, Status
 from flowlite.registry import Registry
 from flowlite.sdk import Item, WebhookResponse
 from flowlite.spill import SpillRef, remove_execution_files, spill_output
-from flowlite.store import find_workflow, new_id
+from flowlite.store import current_version, find_workflow, get_version, new_id
 from flowlite.writer import ExecutionWriter
 
 __all__ = ["Runner", "Unavailable", "env_credentials", "record_document"]
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 SHUTDOWN_MESSAGE = "the server stopped before the execution finished"
 _BIG_RECORD_ITEMS = 5000
 _CACHE_SIZE = 256
+#: seconds a workflow's current version is remembered (see Runner.current)
+CURRENT_TTL = 1.0
 
 Spilled = dict[tuple[str, int], dict[str, SpillRef]]
 
@@ -129,6 +132,7 @@ class Runner:
         self._storing: dict[str, tuple[ExecutionRecord, asyncio.Future[None]]] = {}
         self._abandoned: set[str] = set()
         self._workflows: OrderedDict[tuple[str, int], Workflow] = OrderedDict()
+        self._current: dict[str, tuple[int, float, int, bool, Workflow]] = {}
         #: executions whose row is stored already (queued, or waiting to resume): updated, not inserted
         self._prestored: set[str] = set()
 
@@ -149,6 +153,28 @@ class Runner:
     def cached(self, workflow_id: str, version: int) -> Workflow | None:
         """The parsed workflow of a stored version, when it is in the cache."""
         return self._workflows.get((workflow_id, version))
+
+    async def current(self, workflow_id: str) -> tuple[int, bool, Workflow]:
+        """A workflow's current version number, active flag and parsed document.
+
+        Remembered until this process changes a workflow (``Database.workflow_generation``) or
+        for :data:`CURRENT_TTL` seconds, the delay another process's change (`flowlite import`
+        next to the server, a second server on Postgres) may take to be seen here.
+        """
+        generation = self.db.workflow_generation
+        now = time.monotonic()
+        entry = self._current.get(workflow_id)
+        if entry is not None and entry[0] == generation and now - entry[1] < CURRENT_TTL:
+            return entry[2], entry[3], entry[4]
+        version, active = await current_version(self.db, workflow_id)
+        workflow = self.cached(workflow_id, version)
+        if workflow is None:
+            document = (await get_version(self.db, workflow_id, version)).document
+            workflow = self.workflow(workflow_id, version, document)
+        if len(self._current) >= _CACHE_SIZE:
+            self._current.clear()
+        self._current[workflow_id] = (generation, now, version, active, workflow)
+        return version, active, workflow
 
     def start(
         self,

@@ -125,3 +125,16 @@ async def test_run_and_wait_returns_the_record(client: Client) -> None:
     started = await client.post(f"/api/v1/workflows/{workflow_id}/run")
     assert started.status_code == 202
     assert started.json()["url"] == f"/api/v1/executions/{started.json()['id']}"
+
+
+async def test_a_run_right_after_a_save_runs_the_new_version(client: Client) -> None:
+    workflow_id = (await create(client))["id"]
+    url = f"/api/v1/workflows/{workflow_id}/run"
+    for tag in ("x", "second", "third"):
+        if tag != "x":
+            await client.put(f"/api/v1/workflows/{workflow_id}", json=doc(tag=tag))
+        record = (await client.post(url, params={"wait": "true"}, json={"items": {"n": 1}})).json()
+        assert record["nodes"]["Tag"]["runs"][0]["outputs"]["main"][0]["json"]["tag"] == tag
+    assert record["workflow"]["version"] == 3
+    await client.delete(f"/api/v1/workflows/{workflow_id}")
+    assert (await client.post(url)).status_code == 404
