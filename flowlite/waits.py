@@ -32,7 +32,7 @@ from flowlite.errors import NotFound
 from flowlite.execution_store import decode_blob
 from flowlite.executor import Execution, Suspend
 from flowlite.record import TERMINAL, ExecutionRecord, Mode, Status
-from flowlite.runner import Runner
+from flowlite.runner import Runner, Unavailable
 from flowlite.schedules import Clock, utc_now
 from flowlite.sdk import Item
 from flowlite.store import Conflict, get_version
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 #: how often the database is checked for waits parked by another process
 POLL_SECONDS = 5.0
+_BATCH = 200
 
 
 class NotWaiting(Conflict):
@@ -110,7 +111,26 @@ class Waits:
                 raise NotFound(f"no execution with id {execution_id!r}")
             raise NotWaiting(f"execution {execution_id!r} is not waiting ({status})")
         record, document = claimed
-        return self._start(record, document, items)
+        return await self._start_claimed(record, document, items)
+
+    async def _start_claimed(
+        self, record: ExecutionRecord, document: dict[str, Any], items: list[Item] | None
+    ) -> Execution:
+        try:
+            return self._start(record, document, items)
+        except Unavailable:  # shutting down: it waits again, for the next start
+            async with self.db.write() as connection:
+                await connection.execute(
+                    update(executions)
+                    .where(executions.c.id == record.id)
+                    .values(status=Status.WAITING)
+                )
+                until = (record.wait or {}).get("until")
+                resume_at = _stamp(dt.datetime.fromisoformat(until)) if until else None
+                await connection.execute(
+                    insert(execution_waits).values(execution_id=record.id, resume_at=resume_at)
+                )
+            raise
 
     async def _claim(self, execution_id: str) -> tuple[ExecutionRecord, dict[str, Any]] | None:
         async with self.db.write() as connection:
@@ -131,12 +151,25 @@ class Waits:
                     )
                 )
             ).scalar()
-        if blob is None:
-            raise NotFound(f"execution {execution_id!r} has no stored record to resume")
-        record = msgspec.convert(decode_blob(blob), ExecutionRecord)
-        if record.workflow.id is None or record.workflow.version is None:
-            raise NotFound(f"execution {execution_id!r} belongs to no stored workflow")
-        version = await get_version(self.db, record.workflow.id, record.workflow.version)
+        try:
+            if blob is None:
+                raise NotFound(f"execution {execution_id!r} has no stored record to resume")
+            record = msgspec.convert(decode_blob(blob), ExecutionRecord)
+            if record.workflow.id is None or record.workflow.version is None:
+                raise NotFound(f"execution {execution_id!r} belongs to no stored workflow")
+            version = await get_version(self.db, record.workflow.id, record.workflow.version)
+        except NotFound as exc:  # claimed but impossible to run: it ends in error
+            async with self.db.write() as connection:
+                await connection.execute(
+                    update(executions)
+                    .where(executions.c.id == execution_id)
+                    .values(
+                        status=Status.ERROR,
+                        finished_at=_stamp(self.clock()),
+                        error_message=f"could not resume: {exc.message}",
+                    )
+                )
+            raise
         return record, version.document
 
     def _start(
@@ -187,7 +220,7 @@ class Waits:
                     select(execution_waits.c.execution_id)
                     .where(execution_waits.c.resume_at <= stamp)
                     .order_by(execution_waits.c.resume_at)
-                    .limit(200)
+                    .limit(_BATCH)
                 )
             ).scalars()
             due_ids = list(due)
@@ -210,9 +243,13 @@ class Waits:
                 retry |= await self._unclaimed(execution_id)
                 continue
             try:
-                self._start(*claimed, None)
+                await self._start_claimed(*claimed, None)
+            except Unavailable:
+                return POLL_SECONDS
             except Exception:
                 log.exception("resuming execution %s failed", execution_id)
+        if len(due_ids) == _BATCH:
+            return 0.0  # more are due
         if retry:
             return 0.2
         if following is None:

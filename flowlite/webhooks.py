@@ -424,7 +424,12 @@ def _ended(
         return problem(503, "the server stopped before the workflow ended", "unavailable")
     if record.status == Status.WAITING:
         return _json({"execution_id": execution_id, "status": "waiting"}, 202, headers, False)
-    response = problem(500, "the workflow failed", "workflow-failed", execution_id=execution_id)
+    if record.status == Status.SUCCESS:
+        detail = "the workflow ended without answering: no respond_to_webhook node ran"
+        response = problem(500, detail, "no-answer", execution_id=execution_id)
+    else:
+        detail = "the workflow failed"
+        response = problem(500, detail, "workflow-failed", execution_id=execution_id)
     response.headers.update(headers)
     return response
 

@@ -128,6 +128,7 @@ async def test_respond_node_redirect_text_and_end_without_answer(client: Client)
     assert response.text == "hi" and response.headers["content-type"].startswith("text/plain")
     response = await client.post("/webhook/none")  # ended without a respond node: 500
     assert response.status_code == 500 and "execution_id" in response.json()
+    assert "no respond_to_webhook node ran" in response.json()["detail"]
 
 
 async def test_head_answers_without_a_body(client: Client) -> None:
