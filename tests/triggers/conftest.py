@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from flowlite.app import create_app
 from flowlite.config import Config
+from tests.server.conftest import postgres_url  # noqa: F401 - the session's Postgres cluster
 
 Client = AsyncTestClient[Any]
 T = TypeVar("T")
