@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/server.py [--quick] [--skip-postgres]
 
 1. Executions stored per second: a 5-node workflow started through the API
-   (`POST /api/v1/workflows/{id}/run`, 32 concurrent clients) on SQLite and on Postgres, timed
-   until every execution is committed. The client shares the machine's cores with the server.
+   (`POST /api/v1/workflows/{id}/run`, 32 connections of `wrk` when it is installed, else an httpx
+   client) on SQLite and on Postgres, timed until every execution is committed; and the server's
+   CPU time per execution. The client shares the machine's cores with the server.
 2. Memory: a workflow whose five nodes each output 40 MB of items (200 MB of items as JSON in
    all): the peak RSS of the `flowlite serve` process (VmHWM), with the default spill threshold
    and, for contrast, with spilling off.
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -172,6 +174,72 @@ async def _count(where: str) -> int:
     return value
 
 
+def _wrk_throughput(url: str, count: str, seconds: int, connections: int = 32) -> tuple[float, int]:
+    """Runs started with wrk (a C load generator: the client barely costs CPU) for ``seconds``;
+    returns executions stored per second, until the last one is committed, and how many."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        workflow_id = client.post("/api/v1/workflows", json=FIVE_NODES).json()["id"]
+        for _ in range(20):  # warm up
+            client.post(f"/api/v1/workflows/{workflow_id}/run", json={"items": {"n": 5}})
+    before = asyncio.run(_count(count))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            'wrk.body = \'{"items": {"n": 5}}\'\n'
+        )
+    started = time.perf_counter()
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            script.name,
+            f"{url}/api/v1/workflows/{workflow_id}/run",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    os.unlink(script.name)
+    requests = int(result.stdout.split(" requests in ")[0].split()[-1])
+    failed = 0
+    for line in result.stdout.splitlines():
+        if "Non-2xx" in line:
+            failed = int(line.split()[-1])
+    target = before + requests - failed
+    last, stable_since = -1, time.perf_counter()
+    while True:
+        stored = asyncio.run(_count(count))
+        if stored >= target:
+            break
+        if stored != last:
+            last, stable_since = stored, time.perf_counter()
+        elif time.perf_counter() - stable_since > 10:
+            break
+        time.sleep(0.01)
+    return (stored - before) / (time.perf_counter() - started), stored - before
+
+
+def _server_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(server: Serve, where: str, total: int, seconds: int) -> dict[str, Any]:
+    cpu = _server_cpu(server.process.pid)
+    if shutil.which("wrk"):
+        rate, stored = _wrk_throughput(server.url, where, seconds)
+        client = "wrk"
+    else:
+        rate, stored = asyncio.run(_throughput(server.url, where, total)), total
+        client = "httpx"
+    per = (_server_cpu(server.process.pid) - cpu) / max(stored, 1) * 1000
+    return {"rate": rate, "stored": stored, "cpu_ms": per, "client": client}
+
+
 def _postgres(root: Path) -> tuple[str, list[str]] | None:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
     if not found:
@@ -207,15 +275,13 @@ def _postgres(root: Path) -> tuple[str, list[str]] | None:
     return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres", stop
 
 
-def bench_throughput(total: int, skip_postgres: bool) -> dict[str, float]:
-    results: dict[str, float] = {}
+def bench_throughput(total: int, seconds: int, skip_postgres: bool) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         server = Serve(data)
         try:
-            results["sqlite"] = asyncio.run(
-                _throughput(server.url, str(data / "flowlite.db"), total)
-            )
+            results["sqlite"] = _measure(server, str(data / "flowlite.db"), total, seconds)
         finally:
             server.stop()
     if skip_postgres:
@@ -229,7 +295,7 @@ def bench_throughput(total: int, skip_postgres: bool) -> dict[str, float]:
     try:
         server = Serve(root / "data", env={"FLOWLITE_DATABASE_URL": url})
         try:
-            results["postgres"] = asyncio.run(_throughput(server.url, url, total))
+            results["postgres"] = _measure(server, url, total, seconds)
         finally:
             server.stop()
     finally:
@@ -303,6 +369,14 @@ def bench_cold_start(repeat: int) -> tuple[float, float]:
     return fresh, statistics.median(times)
 
 
+def _gauge() -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -317,11 +391,17 @@ def main() -> None:
         serve_generator(args.serve_generator[0], int(args.serve_generator[1]))
         return
     total = 1000 if args.quick else 5000
+    seconds = 5 if args.quick else 15
+    print(f"0. machine: a 3,000,000-step Python loop takes {_gauge():.2f} s (idle: ~0.15 s)")
     print(
-        f"1. executions stored per second (5-node workflow, {total} runs through the API, 32 clients)"
+        "1. executions stored per second (5-node workflow started through the API, 32 connections)"
     )
-    for database, rate in bench_throughput(total, args.skip_postgres).items():
-        print(f"   {database:<9} {rate:8.0f} executions/s")
+    for database, figures in bench_throughput(total, seconds, args.skip_postgres).items():
+        print(
+            f"   {database:<9} {figures['rate']:8.0f} executions/s   ({figures['stored']} stored; "
+            f"server CPU {figures['cpu_ms']:.2f} ms per execution, HTTP included; "
+            f"client {figures['client']})"
+        )
     print(
         "2. peak RSS of the server, a workflow outputting 5 x 40 MB = 200 MB of items (goal < 300 MB)"
     )

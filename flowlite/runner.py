@@ -18,6 +18,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -81,6 +82,35 @@ async def env_credentials(reference: str, *, workflow_id: str | None) -> dict[st
     if not isinstance(value, dict):
         raise UserError(f"credential {reference!r}: {variable} does not hold a JSON object")
     return value
+
+
+_encode = msgspec.json.encode
+
+
+def _obviously_small(items: list[Item], threshold: int) -> bool:
+    """Whether a few items encode to less than ``threshold`` (a quick answer for the common
+    small output; longer outputs are measured chunk by chunk while spilling)."""
+    try:
+        return len(items) <= 16 and len(_encode(items)) <= threshold
+    except (TypeError, msgspec.EncodeError):
+        return True  # not JSON: the record's encoding reports it
+
+
+def _encode_record(record: ExecutionRecord, spilled: Spilled | None) -> bytes:
+    """The compressed record; when some output is not JSON, the record without outputs and an
+    error saying so (a listener must not fail the execution it records)."""
+    try:
+        return encode_blob(record_document(record, spilled))
+    except (TypeError, ValueError, msgspec.EncodeError) as exc:
+        log.warning(
+            "execution %s: its record is not JSON (%s); stored without outputs", record.id, exc
+        )
+        data: dict[str, Any] = msgspec.to_builtins(record, enc_hook=lambda value: repr(value)[:200])
+        for node in data.get("nodes", {}).values():
+            for run in node.get("runs", []):
+                run["outputs"] = {}
+        data["storage_error"] = f"node outputs could not be stored as JSON: {exc}"
+        return encode_blob(data)
 
 
 def _item_count(record: ExecutionRecord) -> int:
@@ -351,11 +381,12 @@ class Runner:
             self.hub.publish(execution.id, event)
 
     def _spill(self, execution_id: str, node: str, run: NodeRun, threshold: int) -> None:
-        directory = self.config.executions_dir / execution_id
         refs: dict[str, SpillRef] = {}
+        directory: Path | None = None
         for output, items in run.outputs.items():
-            if not items:
+            if not items or _obviously_small(items, threshold):
                 continue
+            directory = directory or self.config.executions_dir / execution_id
             try:
                 ref = spill_output(directory, node, run.index, output, items, threshold)
             except (OSError, TypeError, msgspec.EncodeError) as exc:
@@ -397,7 +428,7 @@ class Runner:
             )
         else:
             spilled = self._spilled.get(execution.id)
-            blob = encode_blob(record_document(record, spilled))
+            blob = _encode_record(record, spilled)
             future = self.writer.finish(execution.id, summary, blob, bool(spilled))
         self._storing[execution.id] = (record, future)
         future.add_done_callback(lambda _: self._stored(execution.id))
@@ -416,8 +447,7 @@ class Runner:
     ) -> None:
         spilled = self._spilled.get(execution_id)
         try:
-            document = record_document(record, spilled)
-            blob = await asyncio.to_thread(encode_blob, document)
+            blob = await asyncio.to_thread(_encode_record, record, spilled)
             await self.writer.finish(execution_id, summary, blob, bool(spilled))
         except Exception as exc:
             log.exception("could not store execution %s", execution_id)
