@@ -4,10 +4,8 @@ one runs after the restart), and a chunked body is limited while it is read."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -20,42 +18,17 @@ import httpx
 import pytest
 
 from tests.server.conftest import free_port
+from tests.serving import Server
 from tests.triggers.conftest import webhook_flow
 
 FLOWLITE = str(Path(sys.executable).with_name("flowlite"))
 
 
-class Serve:
-    """One `flowlite serve` process on a given port and data directory."""
+class Serve(Server):
+    """A `flowlite serve` on a given port (restarts reuse it) that can activate workflows."""
 
     def __init__(self, data_dir: Path, port: int, **env: str) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("FLOWLITE_")}
-        environment.update(env, FLOWLITE_LOG_LEVEL="warning")
-        self.process = subprocess.Popen(
-            [FLOWLITE, "serve", "--port", str(port), "--data-dir", str(data_dir)],
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        self.client = httpx.Client(base_url=self.url, timeout=30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"flowlite serve exited: {self.output()}")
-            try:
-                if self.client.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.02)
-        raise AssertionError("flowlite serve did not become ready")
-
-    def output(self) -> str:
-        self.client.close()
-        if self.process.poll() is None:
-            self.process.kill()
-        out = self.process.communicate(timeout=30)[0]
-        return out.decode("utf-8", "replace") if out else ""
+        super().__init__(data_dir, port, **{**env, "FLOWLITE_LOG_LEVEL": "warning"})
 
     def activate(self, document: dict[str, Any]) -> str:
         response = self.client.post("/api/v1/workflows", json=document)
